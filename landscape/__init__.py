@@ -1,0 +1,29 @@
+"""landscape: Hessian and NTK spectra of any scalar function of a pytree.
+
+The shared core of glassland. It imports neither :mod:`liquids` nor :mod:`pnn`.
+"""
+
+from landscape.config import ConfigError, FrozenConfig, load_config, parse_config
+from landscape.records import (
+    atomic_h5,
+    load_checkpoint,
+    read_config_attrs,
+    save_checkpoint,
+    write_config_attrs,
+)
+
+# -- spectral core (hvp, lanczos, eigen, density, trace, ntk) --
+
+# -- losses, models, datasets, training --
+
+__all__ = [
+    "ConfigError",
+    "FrozenConfig",
+    "atomic_h5",
+    "load_checkpoint",
+    "load_config",
+    "parse_config",
+    "read_config_attrs",
+    "save_checkpoint",
+    "write_config_attrs",
+]
