@@ -12,7 +12,18 @@ from landscape.records import (
     write_config_attrs,
 )
 
+# isort: split
 # -- spectral core (hvp, lanczos, eigen, density, trace, ntk) --
+from landscape.eigen import Eigenpairs, hessian_eigenvalues, top_eigenvalues
+from landscape.hvp import (
+    batched_hessian_matvec,
+    batched_hessian_vector_product,
+    hessian_matvec,
+    hessian_vector_product,
+)
+from landscape.lanczos import LanczosResult, lanczos
+
+# isort: split
 
 # -- losses, models, datasets, training --
 
@@ -26,4 +37,14 @@ __all__ = [
     "read_config_attrs",
     "save_checkpoint",
     "write_config_attrs",
+    # spectral core
+    "Eigenpairs",
+    "LanczosResult",
+    "batched_hessian_matvec",
+    "batched_hessian_vector_product",
+    "hessian_eigenvalues",
+    "hessian_matvec",
+    "hessian_vector_product",
+    "lanczos",
+    "top_eigenvalues",
 ]
