@@ -1,0 +1,433 @@
+# ruff: noqa: F722  (jaxtyping shape strings are not forward references)
+"""Kob-Andersen binary mixtures: the attractive (KA-LJ) and repulsive (KA-WCA) liquid.
+
+Both liquids share the Lennard-Jones pair interaction of the Kob-Andersen 80:20
+mixture and differ only in where it is cut:
+
+.. math::
+
+    V_{ab}(r) = 4\\epsilon_{ab}\\left[\\left(\\frac{\\sigma_{ab}}{r}\\right)^{12}
+        - \\left(\\frac{\\sigma_{ab}}{r}\\right)^{6}\\right] - V^{LJ}_{ab}(r^c_{ab}),
+    \\qquad r < r^c_{ab},
+
+and zero beyond. KA-LJ cuts every pair at :math:`r^c_{ab} = 2.5\\sigma_{ab}`
+(2.5, 2.0, 2.2 for AA, AB, BB) and shifts so that :math:`V(r^c) = 0`. KA-WCA cuts
+at the minimum :math:`r^c_{ab} = 2^{1/6}\\sigma_{ab}` where
+:math:`V^{LJ}(r^c) = -\\epsilon_{ab}`, i.e. shifts up by :math:`\\epsilon_{ab}`:
+purely repulsive, same repulsion. The cutoff is per pair of species, which is
+why jax-md's ``energy.lennard_jones_neighbor_list`` (one cutoff scaled by the
+largest sigma, plus a smooth switch) is used for neither model.
+
+Parameters (Kob & Andersen, PRE 51, 4626 (1995)):
+:math:`\\epsilon_{AA}=1, \\epsilon_{AB}=1.5, \\epsilon_{BB}=0.5`;
+:math:`\\sigma_{AA}=1, \\sigma_{AB}=0.8, \\sigma_{BB}=0.88`; masses 1. The WCA
+variant follows Berthier & Tarjus, PRL 103, 170601 (2009).
+
+Everything is in LJ units of species A (:math:`\\sigma_{AA}`,
+:math:`\\epsilon_{AA}`, :math:`m`, time :math:`\\sqrt{m\\sigma^2/\\epsilon}`).
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> n = 500
+    >>> box = box_length(n, density=1.2)
+    >>> pot = kob_andersen("lj", box, ka_species(n))
+    >>> R = jax.random.uniform(jax.random.PRNGKey(0), (n, 3)) * box
+    >>> nbrs = pot.neighbor_fn.allocate(R)  # doctest: +SKIP
+    >>> u = pot.energy(R, nbrs)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax_md import partition, space
+from jaxtyping import Array, Float
+
+from landscape.validate import require_choice, require_positive, require_positive_int
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "KA_PARAMETERS",
+    "KAParameters",
+    "KAPotential",
+    "NeighborFormat",
+    "box_length",
+    "ka_species",
+    "kob_andersen",
+    "pair_potential",
+]
+
+Model = Literal["lj", "wca"]
+NeighborFormat = Literal["dense", "sparse", "ordered_sparse"]
+
+_FORMATS = {
+    "dense": partition.NeighborListFormat.Dense,
+    "sparse": partition.NeighborListFormat.Sparse,
+    "ordered_sparse": partition.NeighborListFormat.OrderedSparse,
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class KAParameters:
+    """Pair parameters of one model, ``[species, species]`` matrices (LJ units).
+
+    Attributes:
+        epsilon: energy scales :math:`\\epsilon_{ab}`.
+        sigma: length scales :math:`\\sigma_{ab}`.
+        cutoff: absolute cutoff radii :math:`r^c_{ab}`.
+        shift: :math:`V^{LJ}_{ab}(r^c_{ab})`, subtracted inside the cutoff.
+    """
+
+    epsilon: np.ndarray
+    sigma: np.ndarray
+    cutoff: np.ndarray
+    shift: np.ndarray
+
+    @property
+    def max_cutoff(self) -> float:
+        return float(np.max(self.cutoff))
+
+
+def _lj(r: np.ndarray, eps: np.ndarray, sig: np.ndarray) -> np.ndarray:
+    x6 = (sig / r) ** 6
+    return 4.0 * eps * (x6 * x6 - x6)
+
+
+def _parameters(cutoff_in_sigma: np.ndarray) -> KAParameters:
+    eps = np.array([[1.0, 1.5], [1.5, 0.5]])
+    sig = np.array([[1.0, 0.8], [0.8, 0.88]])
+    cutoff = cutoff_in_sigma * sig
+    return KAParameters(eps, sig, cutoff, _lj(cutoff, eps, sig))
+
+
+KA_PARAMETERS: dict[str, KAParameters] = {
+    "lj": _parameters(np.full((2, 2), 2.5)),
+    "wca": _parameters(np.full((2, 2), 2.0 ** (1.0 / 6.0))),
+}
+"""Pair parameters per model: ``"lj"`` (cut at 2.5 sigma_ab) and ``"wca"``."""
+
+
+def pair_potential(
+    model: Model, r: Float[Array, "*pairs"], a: int, b: int
+) -> Float[Array, "*pairs"]:
+    """The truncated-and-shifted pair energy :math:`V_{ab}(r)` of one species pair.
+
+    Args:
+        model: ``"lj"`` or ``"wca"``.
+        r: distances (LJ units), any shape.
+        a, b: species labels (0 = A, 1 = B).
+
+    Returns:
+        Pair energies, same shape as ``r``; zero at and beyond the cutoff.
+    """
+    require_choice("model", model, KA_PARAMETERS)
+    p = KA_PARAMETERS[model]
+    r = jnp.asarray(r)
+    r2 = r * r
+    return _pair_energy(
+        r2,
+        p.epsilon[a, b],
+        p.sigma[a, b] ** 2,
+        p.cutoff[a, b] ** 2,
+        p.shift[a, b],
+        jnp.ones(r.shape, bool),
+    )
+
+
+def _pair_energy(dr2, eps, sig2, rc2, shift, valid):
+    """Truncated-and-shifted LJ from squared distances; NaN-free gradients."""
+    inside = valid & (dr2 < rc2)
+    safe = jnp.where(inside, dr2, rc2)
+    x3 = (sig2 / safe) ** 3
+    return jnp.where(inside, 4.0 * eps * (x3 * x3 - x3) - shift, 0.0)
+
+
+def box_length(num_particles: int, density: float = 1.2, dim: int = 3) -> float:
+    """Side of the cubic (square) box holding ``num_particles`` at ``density``.
+
+    .. math:: L = (N / \\rho)^{1/d}
+
+    For N = 1000, rho = 1.2, d = 3: L = 9.4104.
+    """
+    require_positive_int("num_particles", num_particles)
+    require_positive("density", density)
+    require_choice("dim", dim, (2, 3))
+    return float((num_particles / density) ** (1.0 / dim))
+
+
+def ka_species(num_particles: int, fraction_a: float = 0.8) -> np.ndarray:
+    """``[particles]`` int32 labels: the first ``round(fraction_a N)`` are A (0).
+
+    The B particles (1) follow. The order is irrelevant for the physics; it
+    keeps species blocks contiguous for analysis.
+    """
+    require_positive_int("num_particles", num_particles)
+    if not 0.0 <= fraction_a <= 1.0:
+        raise ValueError(f"fraction_a must lie in [0, 1], got {fraction_a!r}")
+    n_a = int(round(fraction_a * num_particles))
+    return np.concatenate(
+        [np.zeros(n_a, np.int32), np.ones(num_particles - n_a, np.int32)]
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class KAPotential:
+    """A Kob-Andersen potential bound to a box, species and neighbour-list setup.
+
+    Built by :func:`kob_andersen`. All energies are totals in units of
+    :math:`\\epsilon_{AA}`; forces are ``-jax.grad(energy)``.
+
+    Attributes:
+        model: ``"lj"`` or ``"wca"``.
+        parameters: the :class:`KAParameters` of the model.
+        box: ``[dim]`` side lengths.
+        species: ``[particles]`` int32 labels.
+        displacement: jax-md periodic displacement (minimum image).
+        shift: jax-md periodic shift (wraps into [0, L)).
+        neighbor_fn: jax-md ``NeighborListFns`` (``allocate``/``update``) with
+            list radius ``max_cutoff + skin``.
+        neighbor_format: ``"dense"``, ``"sparse"`` or ``"ordered_sparse"``.
+        skin: neighbour-list skin (the list is rebuilt when a particle moved
+            more than ``skin / 2``).
+        capacity_multiplier: head-room of a freshly allocated neighbour list.
+    """
+
+    model: Model
+    parameters: KAParameters
+    box: np.ndarray
+    species: jax.Array
+    displacement: Callable
+    shift: Callable
+    neighbor_fn: partition.NeighborListFns
+    neighbor_format: NeighborFormat
+    skin: float
+    capacity_multiplier: float
+
+    @property
+    def max_cutoff(self) -> float:
+        return self.parameters.max_cutoff
+
+    @property
+    def dimension(self) -> int:
+        return int(self.box.shape[0])
+
+    @property
+    def num_particles(self) -> int:
+        return int(self.species.shape[0])
+
+    @property
+    def volume(self) -> float:
+        return float(np.prod(self.box))
+
+    def _tables(self, dtype):
+        p = self.parameters
+        return [
+            jnp.asarray(x.reshape(-1), dtype)
+            for x in (p.epsilon, p.sigma**2, p.cutoff**2, p.shift)
+        ]
+
+    def _pairs_energy(self, Ri, Rj, si, sj, valid, scale):
+        box = jnp.asarray(self.box, Ri.dtype)
+        dR = space.periodic_displacement(box, Ri - Rj) * scale
+        dr2 = jnp.sum(dR * dR, axis=-1)
+        eps, sig2, rc2, shift = self._tables(Ri.dtype)
+        k = si * 2 + sj
+        return _pair_energy(dr2, eps[k], sig2[k], rc2[k], shift[k], valid)
+
+    def _energy(self, R, neighbor, scale):
+        n = R.shape[0]
+        s = self.species
+        idx = neighbor.idx
+        if self.neighbor_format == "dense":
+            valid = idx < n
+            Rj = jnp.take(R, idx, axis=0, mode="clip")
+            sj = jnp.take(s, idx, axis=0, mode="clip")
+            e = self._pairs_energy(R[:, None, :], Rj, s[:, None], sj, valid, scale)
+            return 0.5 * jnp.sum(e)
+        i, j = idx[0], idx[1]
+        valid = (i < n) & (j < n)
+        Ri = jnp.take(R, i, axis=0, mode="clip")
+        Rj = jnp.take(R, j, axis=0, mode="clip")
+        si = jnp.take(s, i, mode="clip")
+        sj = jnp.take(s, j, mode="clip")
+        e = jnp.sum(self._pairs_energy(Ri, Rj, si, sj, valid, scale))
+        return 0.5 * e if self.neighbor_format == "sparse" else e
+
+    def energy(
+        self, R: Float[Array, "particles dim"], neighbor: partition.NeighborList
+    ) -> Float[Array, ""]:
+        """Total potential energy from a neighbour list built by ``neighbor_fn``.
+
+        Args:
+            R: ``[particles, dim]`` positions (any image; minimum image is used).
+            neighbor: a current neighbour list (check ``did_buffer_overflow``).
+        """
+        return self._energy(R, neighbor, 1.0)
+
+    def force(
+        self, R: Float[Array, "particles dim"], neighbor: partition.NeighborList
+    ) -> Float[Array, "particles dim"]:
+        """``[particles, dim]`` forces :math:`-\\partial U / \\partial R`."""
+        return -jax.grad(self._energy)(R, neighbor, 1.0)
+
+    def energy_dense(self, R: Float[Array, "particles dim"]) -> Float[Array, ""]:
+        """Total potential energy summed over all pairs, no neighbour list.
+
+        Cost and memory grow as N^2: meant for small systems, FIRE quenches of
+        a few hundred particles, and Hessians (``jax.hessian(pot.energy_dense)``).
+        """
+        n = R.shape[0]
+        valid = ~jnp.eye(n, dtype=bool)
+        s = self.species
+        e = self._pairs_energy(R[:, None, :], R[None, :, :], s[:, None], s, valid, 1.0)
+        return 0.5 * jnp.sum(e)
+
+    def virial(
+        self, R: Float[Array, "particles dim"], neighbor: partition.NeighborList
+    ) -> Float[Array, ""]:
+        """:math:`W = -\\sum_{i<j} r_{ij} V'(r_{ij})` from an affine dilation.
+
+        Computed as :math:`-\\mathrm{d}U(\\lambda R)/\\mathrm{d}\\lambda` at
+        :math:`\\lambda = 1`, so it is exact for the truncated potential.
+        """
+        return -jax.grad(lambda lam: self._energy(R, neighbor, lam))(
+            jnp.asarray(1.0, R.dtype)
+        )
+
+    def pressure(
+        self,
+        R: Float[Array, "particles dim"],
+        neighbor: partition.NeighborList,
+        kinetic_temperature: Float[Array, ""] | float,
+    ) -> Float[Array, ""]:
+        """Virial pressure (LJ units :math:`\\epsilon/\\sigma^3`).
+
+        .. math:: P = \\frac{N k_B T}{V} + \\frac{W}{d V},
+            \\qquad W = -\\sum_{i<j} r_{ij} V'(r_{ij}),
+
+        with :math:`T` the kinetic temperature (pass the thermostat temperature
+        for the configurational estimate at equilibrium). The truncated
+        potential has no tail correction (RUMD's reference values have none).
+        """
+        volume = self.volume
+        n = R.shape[0]
+        return n * kinetic_temperature / volume + self.virial(R, neighbor) / (
+            self.dimension * volume
+        )
+
+
+def _as_box(box, dim: int) -> np.ndarray:
+    require_choice("dim", dim, (2, 3))
+    arr = np.asarray(box, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(dim, float(arr))
+    if arr.shape != (dim,):
+        raise ValueError(
+            f"box must be a scalar side or have shape ({dim},) for dim={dim}, "
+            f"got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"box side lengths must be positive, got {arr.tolist()}")
+    return arr
+
+
+def _as_species(species) -> np.ndarray:
+    arr = np.asarray(species)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"species must be a non-empty 1-d array of labels, got shape {arr.shape}"
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"species must hold integer labels, got dtype {arr.dtype}")
+    bad = np.setdiff1d(np.unique(arr), [0, 1])
+    if bad.size:
+        raise ValueError(f"species labels must be 0 (A) or 1 (B), got {bad.tolist()}")
+    return arr.astype(np.int32)
+
+
+def kob_andersen(
+    model: Model,
+    box: float | np.ndarray,
+    species: np.ndarray,
+    *,
+    dim: int = 3,
+    skin: float = 0.3,
+    neighbor_format: NeighborFormat = "ordered_sparse",
+    capacity_multiplier: float = 1.25,
+) -> KAPotential:
+    """Build the KA-LJ or KA-WCA potential for a periodic box.
+
+    Args:
+        model: ``"lj"`` (attractive, cut at 2.5 sigma_ab) or ``"wca"``
+            (repulsive, cut at 2^(1/6) sigma_ab and shifted up by eps_ab).
+        box: side length (cubic/square box) or ``[dim]`` side lengths.
+        species: ``[particles]`` integer labels, 0 = A, 1 = B; any composition
+            (:func:`ka_species` gives the 80:20 mixture).
+        dim: spatial dimension, 2 or 3 (inferred check against ``box``).
+        skin: neighbour-list skin (LJ length units); the list radius is
+            ``max_cutoff + skin`` and it is rebuilt after a displacement of
+            ``skin / 2``.
+        neighbor_format: jax-md neighbour-list format.
+        capacity_multiplier: head-room of a newly allocated neighbour list.
+
+    Returns:
+        A :class:`KAPotential`.
+
+    Raises:
+        ValueError: unknown model, species labels other than 0/1, non-positive
+            box, or a box side shorter than ``2 (max_cutoff + skin)`` (the
+            minimum-image convention would then miss or double-count pairs).
+    """
+    require_choice("model", model, KA_PARAMETERS)
+    require_choice("neighbor_format", neighbor_format, _FORMATS)
+    if isinstance(skin, bool) or not np.isfinite(skin) or skin < 0:
+        raise ValueError(f"skin must be a number >= 0, got {skin!r}")
+    require_positive("capacity_multiplier", capacity_multiplier)
+    side = _as_box(box, dim)
+    labels = _as_species(species)
+    params = KA_PARAMETERS[model]
+
+    reach = params.max_cutoff + skin
+    if np.any(side < 2.0 * reach):
+        raise ValueError(
+            f"box sides {side.round(4).tolist()} are too short for model {model!r}: "
+            f"each must be >= 2 * (max cutoff {params.max_cutoff:.4g} + skin "
+            f"{skin:.4g}) = {2 * reach:.4g}; use more particles or a smaller skin"
+        )
+
+    displacement, shift = space.periodic(side)
+    neighbor_fn = partition.neighbor_list(
+        displacement,
+        side,
+        params.max_cutoff,
+        dr_threshold=skin,
+        capacity_multiplier=capacity_multiplier,
+        format=_FORMATS[neighbor_format],
+    )
+    logger.debug(
+        "KA-%s potential: N=%d, box=%s, list radius %.3f (%s)",
+        model.upper(),
+        labels.size,
+        side.tolist(),
+        reach,
+        neighbor_format,
+    )
+    return KAPotential(
+        model=model,
+        parameters=params,
+        box=side,
+        species=jnp.asarray(labels),
+        displacement=displacement,
+        shift=shift,
+        neighbor_fn=neighbor_fn,
+        neighbor_format=neighbor_format,
+        skin=float(skin),
+        capacity_multiplier=float(capacity_multiplier),
+    )
