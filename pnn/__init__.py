@@ -3,6 +3,23 @@
 May import :mod:`landscape`, never :mod:`liquids`.
 """
 
-from pnn.substrate import Substrate
+from pnn.crossbars import Crossbar, CrossbarConfig
+from pnn.registry import SUBSTRATES, build_substrate, substrate_config
+from pnn.substrate import (
+    CalibratedSubstrate,
+    EnergySubstrate,
+    Substrate,
+    SubstrateConfig,
+)
 
-__all__ = ["Substrate"]
+__all__ = [
+    "SUBSTRATES",
+    "CalibratedSubstrate",
+    "Crossbar",
+    "CrossbarConfig",
+    "EnergySubstrate",
+    "Substrate",
+    "SubstrateConfig",
+    "build_substrate",
+    "substrate_config",
+]

@@ -12,18 +12,99 @@ Parameters are pytrees. ``x`` is a batch ``[batch, in_dim]``; outputs are
 *reality gap* (parameter mismatch, unmodelled nonlinearity) is fixed when the
 substrate is built (from its own seed), so repeated queries see the same
 device.
+
+What a training method may call
+-------------------------------
+On every :class:`Substrate`:
+
+* ``init(key)``, ``model(params, x)`` (differentiate it freely),
+  ``physical(params, x, key)`` (a black box: never differentiate it, count
+  every call), ``project(params)`` (map parameters back into the devices'
+  physical range after an update), ``name``, ``in_dim``, ``out_dim``,
+  ``energy_based``.
+
+On a :class:`CalibratedSubstrate` (every substrate of this package), for
+fitting digital twins (:mod:`pnn.twin`):
+
+* ``nominal_calibration()`` and ``calibrated_model(params, x, calibration)``:
+  the model with its device constants (mismatch, coupling, imbalance) exposed
+  as a differentiable pytree. The constants of the real device are private to
+  ``physical``; a method must *fit* them from measurements, never read them.
+
+On an :class:`EnergySubstrate` (``energy_based`` is ``True``), for equilibrium
+propagation and coupled learning. A *state* is ``[batch, num_nodes]``: every
+degree of freedom of the network, boundary (input) nodes included.
+
+* ideal model: ``free_state``, ``nudged_state`` (EP: minimise ``E + beta C``),
+  ``clamped_state`` (coupled learning: outputs held at
+  ``free + eta (target - free)``), ``energy``, ``energy_grad`` (dE/dparams at a
+  fixed state, batch mean), ``cost``, ``readout``, ``edge_drops``.
+* physical system (each call is one physical evaluation per sample, noise from
+  ``key``): ``physical_free_state``, ``physical_nudged_state``,
+  ``physical_clamped_state``. ``edge_drops`` and ``energy_grad`` applied to a
+  measured state give the local learning-rule quantities the hardware measures.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
+import pydantic
 
-__all__ = ["Substrate"]
+from landscape.config import FrozenConfig
+
+__all__ = [
+    "CalibratedSubstrate",
+    "EnergySubstrate",
+    "Substrate",
+    "SubstrateConfig",
+    "resolve_dtype",
+    "unit_interval",
+]
 
 Params = Any
+Calibration = Any
+
+
+class SubstrateConfig(FrozenConfig):
+    """Fields every substrate config has.
+
+    Attributes:
+        kind: which substrate (the registry key of :func:`pnn.build_substrate`).
+        in_dim, out_dim: widths of the layer.
+        seed: seed of the device's fixed reality gap (mismatch), so two
+            substrates built from the same config are the same device.
+        dtype: floating dtype of parameters and computations; ``"float64"``
+            needs ``jax.enable_x64(True)`` around its use.
+    """
+
+    kind: str
+    in_dim: int = pydantic.Field(ge=1)
+    out_dim: int = pydantic.Field(ge=1)
+    seed: int = pydantic.Field(0, ge=0)
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+def unit_interval(default: float) -> Any:
+    """A config field that must lie in [0, 1] (noise levels, fractions)."""
+    return pydantic.Field(default, ge=0.0, le=1.0)
+
+
+def resolve_dtype(name: str) -> jnp.dtype:
+    """The JAX dtype of a config's ``dtype``, refusing silent downcasts.
+
+    Raises:
+        ValueError: for ``"float64"`` while x64 is disabled.
+    """
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "dtype='float64' needs float64 enabled: run inside "
+            "`with jax.enable_x64(True):` or use dtype='float32'"
+        )
+    return jnp.dtype(name)
 
 
 class Substrate(abc.ABC):
@@ -54,3 +135,124 @@ class Substrate(abc.ABC):
     def physical(self, params: Params, x: jax.Array, key: jax.Array) -> jax.Array:
         """One query of the physical system f_p(x; params), with its reality gap
         and noise. Training methods must treat this as a black box."""
+
+    def project(self, params: Params) -> Params:
+        """The nearest physically realisable parameters (identity by default)."""
+        return params
+
+
+class CalibratedSubstrate(Substrate):
+    """A substrate whose model has explicit, fittable device constants.
+
+    ``model(params, x)`` is ``calibrated_model(params, x, nominal_calibration())``
+    and ``physical`` uses the device's own (seeded, hidden) calibration plus
+    unmodelled effects and noise. A digital twin fits the calibration from
+    measured input/output pairs.
+    """
+
+    @abc.abstractmethod
+    def nominal_calibration(self) -> Calibration:
+        """The device constants the ideal model assumes (a pytree of arrays)."""
+
+    @abc.abstractmethod
+    def calibrated_model(
+        self, params: Params, x: jax.Array, calibration: Calibration
+    ) -> jax.Array:
+        """The differentiable model with the given device constants."""
+
+    def model(self, params: Params, x: jax.Array) -> jax.Array:
+        return self.calibrated_model(params, x, self.nominal_calibration())
+
+
+class EnergySubstrate(CalibratedSubstrate):
+    """A network that settles into the minimum of an energy E(state; params, x).
+
+    The output is a function of the settled (free) state:
+    ``model(params, x) = readout(free_state(params, x))``. The cost used for
+    nudging is :math:`C = \\tfrac12 \\lVert \\mathrm{readout}(s) - y\\rVert^2`.
+
+    .. math::
+
+        s_0 = \\arg\\min_s E(s), \\qquad
+        s_\\beta = \\arg\\min_s \\, E(s) + \\beta C(s, y)
+
+    References:
+        Scellier & Bengio, Front. Comput. Neurosci. 11, 24 (2017);
+        Stern, Hexner, Rocks & Liu, Phys. Rev. X 11, 021045 (2021).
+    """
+
+    energy_based: bool = True
+
+    @property
+    @abc.abstractmethod
+    def num_nodes(self) -> int:
+        """Width of a state (all node values, boundary nodes included)."""
+
+    @property
+    @abc.abstractmethod
+    def num_edges(self) -> int:
+        """Number of trainable elements (edges) of the network."""
+
+    @abc.abstractmethod
+    def energy(self, params: Params, state: jax.Array, x: jax.Array) -> jax.Array:
+        """Energy of each sample, ``[batch]``, at ``state [batch, num_nodes]``."""
+
+    @abc.abstractmethod
+    def free_state(self, params: Params, x: jax.Array) -> jax.Array:
+        """Ideal free equilibrium ``[batch, num_nodes]``."""
+
+    @abc.abstractmethod
+    def nudged_state(
+        self, params: Params, x: jax.Array, target: jax.Array, beta: float
+    ) -> jax.Array:
+        """Ideal minimiser of ``E + beta C`` (``beta`` may be negative)."""
+
+    @abc.abstractmethod
+    def clamped_state(
+        self, params: Params, x: jax.Array, target: jax.Array, eta: float
+    ) -> jax.Array:
+        """Ideal equilibrium with outputs held at ``free + eta (target - free)``."""
+
+    @abc.abstractmethod
+    def readout(self, state: jax.Array) -> jax.Array:
+        """Output values ``[batch, out_dim]`` of a state."""
+
+    @abc.abstractmethod
+    def edge_drops(self, state: jax.Array) -> jax.Array:
+        """Drop across every edge, ``[batch, num_edges]`` (pressure or voltage)."""
+
+    @abc.abstractmethod
+    def physical_free_state(
+        self, params: Params, x: jax.Array, key: jax.Array
+    ) -> jax.Array:
+        """Measured free state of the physical network (gap and read noise)."""
+
+    @abc.abstractmethod
+    def physical_nudged_state(
+        self,
+        params: Params,
+        x: jax.Array,
+        target: jax.Array,
+        beta: float,
+        key: jax.Array,
+    ) -> jax.Array:
+        """Measured nudged state of the physical network."""
+
+    @abc.abstractmethod
+    def physical_clamped_state(
+        self,
+        params: Params,
+        x: jax.Array,
+        target: jax.Array,
+        eta: float,
+        key: jax.Array,
+    ) -> jax.Array:
+        """Measured clamped state of the physical network."""
+
+    def cost(self, state: jax.Array, target: jax.Array) -> jax.Array:
+        """Squared output error ``[batch]``, half the squared distance."""
+        return 0.5 * jnp.sum((self.readout(state) - target) ** 2, axis=-1)
+
+    def energy_grad(self, params: Params, state: jax.Array, x: jax.Array) -> Params:
+        """dE/dparams at a *fixed* state, averaged over the batch."""
+        return jax.grad(lambda p: jnp.mean(self.energy(p, state, x)))(params)
