@@ -1,4 +1,3 @@
-# ruff: noqa: F722  (jaxtyping shape strings are not forward references)
 """Kob-Andersen binary mixtures: the attractive (KA-LJ) and repulsive (KA-WCA) liquid.
 
 Both liquids share the Lennard-Jones pair interaction of the Kob-Andersen 80:20
