@@ -5,6 +5,7 @@ May import :mod:`landscape`, never :mod:`liquids`.
 
 from pnn.crossbars import Crossbar, CrossbarConfig
 from pnn.registry import SUBSTRATES, build_substrate, substrate_config
+from pnn.resistor_networks import ResistorNetwork, ResistorNetworkConfig
 from pnn.substrate import (
     CalibratedSubstrate,
     EnergySubstrate,
@@ -18,6 +19,8 @@ __all__ = [
     "Crossbar",
     "CrossbarConfig",
     "EnergySubstrate",
+    "ResistorNetwork",
+    "ResistorNetworkConfig",
     "Substrate",
     "SubstrateConfig",
     "build_substrate",
