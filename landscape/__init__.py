@@ -14,6 +14,7 @@ from landscape.records import (
 
 # isort: split
 # -- spectral core (hvp, lanczos, eigen, density, trace, ntk) --
+from landscape.density import SpectralDensity, spectral_density
 from landscape.eigen import Eigenpairs, hessian_eigenvalues, top_eigenvalues
 from landscape.hvp import (
     batched_hessian_matvec,
@@ -22,6 +23,8 @@ from landscape.hvp import (
     hessian_vector_product,
 )
 from landscape.lanczos import LanczosResult, lanczos
+from landscape.ntk import empirical_ntk, ntk_eigenvalues, ntk_vector_product
+from landscape.trace import TraceEstimate, hutchinson_trace
 
 # isort: split
 
@@ -40,11 +43,18 @@ __all__ = [
     # spectral core
     "Eigenpairs",
     "LanczosResult",
+    "SpectralDensity",
+    "TraceEstimate",
     "batched_hessian_matvec",
     "batched_hessian_vector_product",
+    "empirical_ntk",
     "hessian_eigenvalues",
     "hessian_matvec",
     "hessian_vector_product",
+    "hutchinson_trace",
     "lanczos",
+    "ntk_eigenvalues",
+    "ntk_vector_product",
+    "spectral_density",
     "top_eigenvalues",
 ]
