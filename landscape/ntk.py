@@ -98,6 +98,10 @@ def _contract(jac_a, jac_b):
     return functools.reduce(jnp.add, blocks)
 
 
+_chunk_jacobian = jax.jit(_sample_jacobian, static_argnums=0)
+_contract_jit = jax.jit(_contract)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _ntk_block(apply_fn, params, xa, xb):
     return _contract(
@@ -185,28 +189,44 @@ def empirical_ntk(
 
 
 def _chunked_kernel(apply_fn, params, x1, x2, chunk, symmetric, k):
-    """``[N1, k, N2, k]`` kernel assembled from fixed-size (padded) blocks."""
+    """``[N1, k, N2, k]`` kernel assembled from fixed-size (padded) blocks.
+
+    The Jacobian of a row chunk of ``x1`` is computed once and contracted with
+    the Jacobian of each column chunk of ``x2`` in turn: at most two chunk
+    Jacobians are alive at once. For the symmetric kernel only the blocks on
+    and above the diagonal are computed.
+    """
     n1, n2 = x1.shape[0], x2.shape[0]
     starts1, starts2 = range(0, n1, chunk), range(0, n2, chunk)
-    rows = []
-    for i in starts1:
-        xa = _pad(x1[i : i + chunk], chunk)
-        row = [None] * len(starts2)
+    blocks = {}
+    for ii, i in enumerate(starts1):
+        jac_a = _chunk_jacobian(apply_fn, params, _pad(x1[i : i + chunk], chunk))
         for jj, j in enumerate(starts2):
-            if symmetric and j < i:
+            if symmetric and jj < ii:
                 continue
-            if symmetric and j == i:
-                row[jj] = _ntk_diagonal_block(apply_fn, params, xa)
+            if symmetric and jj == ii:
+                jac_b = jac_a
             else:
-                row[jj] = _ntk_block(
-                    apply_fn, params, xa, _pad(x2[j : j + chunk], chunk)
+                jac_b = _chunk_jacobian(
+                    apply_fn, params, _pad(x2[j : j + chunk], chunk)
                 )
-        rows.append(row)
-    if symmetric:  # fill the lower blocks by transposition
-        for ii in range(len(rows)):
-            for jj in range(ii):
-                rows[ii][jj] = jnp.transpose(rows[jj][ii], (2, 3, 0, 1))
-    kernel = jnp.concatenate([jnp.concatenate(row, axis=2) for row in rows], axis=0)
+            blocks[ii, jj] = _contract_jit(jac_a, jac_b)
+            del jac_b
+        del jac_a
+    rows = []
+    for ii in range(len(starts1)):
+        row = [
+            jnp.transpose(blocks.pop((jj, ii)), (2, 3, 0, 1))
+            if symmetric and jj < ii
+            else blocks[ii, jj]
+            for jj in range(len(starts2))
+        ]
+        rows.append(jnp.concatenate(row, axis=2))
+        if not symmetric:  # symmetric: (ii, jj > ii) is still needed by row jj
+            for jj in range(len(starts2)):
+                del blocks[ii, jj]
+        del row
+    kernel = jnp.concatenate(rows, axis=0)
     return kernel[:n1, :, :n2, :]
 
 
