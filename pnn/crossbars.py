@@ -43,6 +43,7 @@ import pydantic
 from pnn.substrate import (
     CalibratedSubstrate,
     SubstrateConfig,
+    jit_method,
     resolve_dtype,
     unit_interval,
 )
@@ -276,6 +277,7 @@ class Crossbar(CalibratedSubstrate):
         c = self.config
         return current * c.weight_max / (c.g_max - c.g_min)
 
+    @jit_method
     def calibrated_model(
         self, params: Params, x: jax.Array, calibration: dict[str, jax.Array]
     ) -> jax.Array:
@@ -287,6 +289,7 @@ class Crossbar(CalibratedSubstrate):
         g = calibration["gain_plus"] * g_plus - calibration["gain_minus"] * g_minus
         return self._to_weight_units(self._rows_input(x) @ g)
 
+    @jit_method
     def physical(self, params: Params, x: jax.Array, key: jax.Array) -> jax.Array:
         """Program the array, let it drift, read it once per input."""
         c = self.config

@@ -48,7 +48,13 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 
-from pnn.substrate import EnergySubstrate, SubstrateConfig, resolve_dtype, unit_interval
+from pnn.substrate import (
+    EnergySubstrate,
+    SubstrateConfig,
+    jit_method,
+    resolve_dtype,
+    unit_interval,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +241,7 @@ class ResistorNetwork(EnergySubstrate):
         diode = s**2 * (jnp.expm1(v / s) - v / s)
         return jnp.sum(0.5 * k * v**2 + c.diode_conductance * diode, axis=-1)
 
+    @jit_method
     def energy(self, params: Params, state: jax.Array, x: jax.Array) -> jax.Array:
         """Co-content of the network (half the power for linear edges), ``[batch]``.
 
@@ -329,19 +336,23 @@ class ResistorNetwork(EnergySubstrate):
     def readout(self, state: jax.Array) -> jax.Array:
         return state[:, self.output_nodes]
 
+    @jit_method
     def calibrated_model(
         self, params: Params, x: jax.Array, calibration: dict[str, jax.Array]
     ) -> jax.Array:
         return self.readout(self._free(self._conductance(params, calibration), x))
 
+    @jit_method
     def free_state(self, params: Params, x: jax.Array) -> jax.Array:
         k = self._conductance(params, self.nominal_calibration())
         return self._free(k, x)
 
+    @jit_method
     def nudged_state(self, params, x, target, beta) -> jax.Array:
         k = self._conductance(params, self.nominal_calibration())
         return self._nudged(k, x, target, beta)
 
+    @jit_method
     def clamped_state(self, params, x, target, eta) -> jax.Array:
         k = self._conductance(params, self.nominal_calibration())
         return self._clamped(k, x, target, eta)
@@ -359,13 +370,16 @@ class ResistorNetwork(EnergySubstrate):
         boundary = self.boundary_nodes
         return measured.at[:, boundary].set(state[:, boundary])
 
+    @jit_method
     def physical_free_state(self, params, x, key) -> jax.Array:
         return self._measure(self._free(self._device_conductance(params), x), key)
 
+    @jit_method
     def physical_nudged_state(self, params, x, target, beta, key) -> jax.Array:
         k = self._device_conductance(params)
         return self._measure(self._nudged(k, x, target, beta), key)
 
+    @jit_method
     def physical_clamped_state(self, params, x, target, eta, key) -> jax.Array:
         k = self._device_conductance(params)
         state = self._clamped(k, x, target, eta)
@@ -374,5 +388,6 @@ class ResistorNetwork(EnergySubstrate):
         out = self.output_nodes
         return measured.at[:, out].set(state[:, out])
 
+    @jit_method
     def physical(self, params: Params, x: jax.Array, key: jax.Array) -> jax.Array:
         return self.readout(self.physical_free_state(params, x, key))

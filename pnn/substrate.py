@@ -48,6 +48,7 @@ degree of freedom of the network, boundary (input) nodes included.
 from __future__ import annotations
 
 import abc
+import functools
 from typing import Any, Literal
 
 import jax
@@ -61,6 +62,7 @@ __all__ = [
     "EnergySubstrate",
     "Substrate",
     "SubstrateConfig",
+    "jit_method",
     "resolve_dtype",
     "unit_interval",
 ]
@@ -86,6 +88,12 @@ class SubstrateConfig(FrozenConfig):
     out_dim: int = pydantic.Field(ge=1)
     seed: int = pydantic.Field(0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
+
+
+#: Decorator that compiles a substrate method once per (substrate, shapes): the
+#: substrate (``self``, a hashable frozen dataclass) is a static argument, so
+#: eager calls reuse the compiled code and calls inside an outer ``jit`` inline.
+jit_method = functools.partial(jax.jit, static_argnums=0)
 
 
 def unit_interval(default: float) -> Any:
