@@ -34,7 +34,14 @@ import numpy as np
 
 from landscape.records import atomic_h5, write_config_attrs
 
-__all__ = ["LAYOUT", "Trajectory", "read_trajectory", "write_trajectory"]
+__all__ = [
+    "LAYOUT",
+    "Trajectory",
+    "append_frames",
+    "create_trajectory_datasets",
+    "read_trajectory",
+    "write_trajectory",
+]
 
 LAYOUT = "glassland-trajectory/1"
 
@@ -150,6 +157,83 @@ def write_trajectory(
             group = f.create_group("thermo")
             for key, value in traj.thermo.items():
                 group[key] = np.asarray(value)
+
+
+THERMO_KEYS = ("time", "potential_energy", "temperature", "pressure")
+
+
+def create_trajectory_datasets(
+    f: h5py.File,
+    box: np.ndarray,
+    species: np.ndarray,
+    config: dict | None = None,
+    *,
+    dtype=np.float32,
+    velocities: bool = False,
+) -> None:
+    """Lay out an empty, appendable trajectory (frames axis resizable).
+
+    Used by simulations that write frames chunk by chunk with
+    :func:`append_frames`; the result reads with :func:`read_trajectory`.
+    """
+    box = np.asarray(box, dtype=np.float64)
+    species = np.asarray(species, dtype=np.int32)
+    n, dim = species.size, box.size
+    f.attrs["layout"] = LAYOUT
+    f.attrs["dimension"] = dim
+    f.attrs["num_particles"] = n
+    write_config_attrs(f, config or {})
+    f["box"] = box
+    f["species"] = species
+    opts = dict(compression="gzip", compression_opts=4, shuffle=True)
+    f.create_dataset("times", (0,), np.float64, maxshape=(None,), chunks=(1024,))
+    chunk = (1, n, dim)
+    names = ["positions", "images"] + (["velocities"] if velocities else [])
+    for name in names:
+        f.create_dataset(
+            name,
+            (0, n, dim),
+            np.int32 if name == "images" else dtype,
+            maxshape=(None, n, dim),
+            chunks=chunk,
+            **opts,
+        )
+    group = f.create_group("thermo")
+    for key in THERMO_KEYS:
+        group.create_dataset(key, (0,), np.float64, maxshape=(None,), chunks=(1024,))
+
+
+def append_frames(
+    f: h5py.File,
+    start: int,
+    frames: dict[str, np.ndarray],
+) -> int:
+    """Write ``frames`` at frame index ``start``, dropping anything after it.
+
+    Args:
+        f: a file laid out by :func:`create_trajectory_datasets`.
+        start: index of the first new frame (frames beyond it, e.g. left by
+            a run killed before its checkpoint, are discarded).
+        frames: ``times``, ``positions``, ``images`` (and ``velocities`` if the
+            file has them) plus the :data:`THERMO_KEYS` other than ``time``;
+            all with the same leading length.
+
+    Returns:
+        The number of frames in the file afterwards.
+    """
+    count = len(frames["times"])
+    stop = start + count
+    names = ["times", "positions", "images"] + (
+        ["velocities"] if "velocities" in f else []
+    )
+    for name in names:
+        f[name].resize(stop, axis=0)
+        f[name][start:stop] = frames[name]
+    for key in THERMO_KEYS:
+        value = frames["times"] if key == "time" else frames[key]
+        f["thermo"][key].resize(stop, axis=0)
+        f["thermo"][key][start:stop] = value
+    return stop
 
 
 def read_trajectory(path: str | os.PathLike) -> Trajectory:
