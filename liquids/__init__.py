@@ -4,6 +4,14 @@ Simulation with jax-md, structure and dynamics analysis, softness. May import
 :mod:`landscape`, never :mod:`pnn`.
 """
 
+from liquids.dynamics import (
+    MeanSquaredDisplacement,
+    SelfIntermediateScattering,
+    diffusion_constant,
+    mean_squared_displacement,
+    self_intermediate_scattering,
+    tau_alpha,
+)
 from liquids.structure import (
     PairCorrelation,
     StructureFactor,
@@ -13,11 +21,17 @@ from liquids.structure import (
 from liquids.trajectory import Trajectory, read_trajectory, write_trajectory
 
 __all__ = [
+    "MeanSquaredDisplacement",
     "PairCorrelation",
+    "SelfIntermediateScattering",
     "StructureFactor",
     "Trajectory",
+    "diffusion_constant",
+    "mean_squared_displacement",
     "pair_correlation",
     "read_trajectory",
+    "self_intermediate_scattering",
     "structure_factor",
+    "tau_alpha",
     "write_trajectory",
 ]
