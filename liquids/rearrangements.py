@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "HopIndicator",
     "TrainingSet",
+    "evenly_spaced_frames",
     "label_rearrangements",
     "p_hop",
     "training_set",
@@ -233,3 +234,34 @@ def training_set(
         labels=np.concatenate([c[2] for c in chosen]).astype(np.int8)[order],
         species=species[particles[order]],
     )
+
+
+def evenly_spaced_frames(times: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
+    """Indices of the longest run of frames at one spacing from the first.
+
+    p_hop needs evenly spaced frames. A trajectory recorded with log-spaced
+    frames inside repeated blocks (``liquids.simulation.frame_steps``) holds
+    an evenly spaced subsequence at the block starts; this finds the smallest
+    spacing ``d`` such that every time ``t_0 + m d`` up to the end is present.
+
+    Args:
+        times: ``[frames]`` increasing frame times.
+        rtol: relative tolerance on matching times.
+
+    Returns:
+        ``[n]`` frame indices (all frames when they are already even).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if times.ndim != 1 or times.size < 2:
+        raise ValueError(f"times must be 1-D with >= 2 frames, got {times.shape}")
+    if np.any(np.diff(times) <= 0):
+        raise ValueError("times must be strictly increasing")
+    offsets = times - times[0]
+    tol = rtol * max(offsets[-1], 1.0)
+    for spacing in offsets[1:]:
+        wanted = spacing * np.arange(int(np.floor(offsets[-1] / spacing + 1e-9)) + 1)
+        where = np.searchsorted(offsets, wanted - tol)
+        where = np.minimum(where, offsets.size - 1)
+        if np.all(np.abs(offsets[where] - wanted) <= tol):
+            return where
+    return np.array([0, offsets.size - 1])

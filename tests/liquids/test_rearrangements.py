@@ -5,6 +5,7 @@ import pytest
 
 from liquids.rearrangements import (
     HopIndicator,
+    evenly_spaced_frames,
     label_rearrangements,
     p_hop,
     training_set,
@@ -98,3 +99,13 @@ def test_too_few_rearrangements_is_a_clear_error():
     labels = label_rearrangements(hop, p_c=0.2, p_low=0.05, quiet_window=5)
     with pytest.raises(ValueError, match="too few samples to train for species 0"):
         training_set(hop, labels, np.zeros(10, int), min_per_class=5)
+
+
+def test_evenly_spaced_subsequence_of_log_blocks():
+    offsets = np.array([0, 1, 2, 4, 8, 16])  # log-spaced inside blocks of 32
+    steps = (np.arange(0, 320, 32)[:, None] + offsets).ravel()
+    times = 0.005 * np.append(steps, 320)
+    picked = evenly_spaced_frames(times)
+    np.testing.assert_allclose(np.diff(times[picked]), 0.005 * 16)
+    assert times[picked][0] == 0 and times[picked][-1] == pytest.approx(1.6)
+    np.testing.assert_array_equal(evenly_spaced_frames(np.arange(6.0)), np.arange(6))
