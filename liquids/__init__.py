@@ -12,6 +12,7 @@ from liquids.dynamics import (
     self_intermediate_scattering,
     tau_alpha,
 )
+from liquids.readers import read_gsd, read_lammps_dump
 from liquids.structure import (
     PairCorrelation,
     StructureFactor,
@@ -29,6 +30,8 @@ __all__ = [
     "diffusion_constant",
     "mean_squared_displacement",
     "pair_correlation",
+    "read_gsd",
+    "read_lammps_dump",
     "read_trajectory",
     "self_intermediate_scattering",
     "structure_factor",
