@@ -158,15 +158,13 @@ def spectral_density(
             raise ValueError(f"grid must be a non-empty 1-D array, got {grid.shape}")
     dtype = resolve_dtype(dtype)
 
-    probe_key, run_key = jax.random.split(key)
-    probes = jax.random.rademacher(probe_key, (num_probes, dim), dtype=dtype)
     nodes = np.empty((num_probes, steps))
     weights = np.empty((num_probes, steps))
     effective = np.empty(num_probes, dtype=np.int64)
-    for i, (z, sub) in enumerate(
-        zip(probes, jax.random.split(run_key, num_probes), strict=True)
-    ):
-        result = lanczos(matvec, dim, steps, sub, dtype=dtype, v0=z)
+    for i, sub in enumerate(jax.random.split(key, num_probes)):
+        probe_key, run_key = jax.random.split(sub)
+        z = jax.random.rademacher(probe_key, (dim,), dtype=dtype)
+        result = lanczos(matvec, dim, steps, run_key, dtype=dtype, v0=z)
         nodes[i], weights[i] = _probe_quadrature(result, steps)
         effective[i] = result.num_steps
 

@@ -197,17 +197,17 @@ def lanczos(
         w = jnp.asarray(matvec(basis[j]), dtype=dtype)
         num_matvecs += 1
         alpha, w, beta = _step(basis, j, w, beta)
-        alphas.append(float(alpha))
+        alpha_f, beta_f = float(alpha), float(beta)
+        if not (np.isfinite(alpha_f) and np.isfinite(beta_f)):
+            raise FloatingPointError(
+                f"Lanczos step {j} produced a non-finite value (alpha={alpha_f}, "
+                f"beta={beta_f}); the operator returned NaN or inf"
+            )
+        alphas.append(alpha_f)
         steps = j + 1
         if j == num_steps - 1:
             break
-        beta_f = float(beta)
-        if not np.isfinite(beta_f) or not np.isfinite(alphas[-1]):
-            raise FloatingPointError(
-                f"Lanczos step {j} produced a non-finite value (alpha={alphas[-1]}, "
-                f"beta={beta_f}); the operator returned NaN or inf"
-            )
-        scale = max(scale, abs(alphas[-1]), beta_f)
+        scale = max(scale, abs(alpha_f), beta_f)
         if beta_f > tol * scale:
             betas.append(beta_f)
             basis = _place(basis, j + 1, w, beta)

@@ -77,10 +77,10 @@ def hutchinson_trace(
     num_probes = require_positive_int("num_probes", num_probes)
     dtype = resolve_dtype(dtype)
 
-    probes = jax.random.rademacher(key, (num_probes, dim), dtype=dtype)
-    samples = np.array(
-        [float(jnp.sum(z * jnp.asarray(matvec(z), dtype=dtype))) for z in probes]
-    )
+    samples = np.empty(num_probes)
+    for i, sub in enumerate(jax.random.split(key, num_probes)):
+        z = jax.random.rademacher(sub, (dim,), dtype=dtype)  # one probe at a time
+        samples[i] = float(jnp.sum(z * jnp.asarray(matvec(z), dtype=dtype)))
 
     mean = float(samples.mean())
     stderr = float(samples.std(ddof=1) / np.sqrt(num_probes)) if num_probes > 1 else 0.0
