@@ -4,6 +4,7 @@ May import :mod:`landscape`, never :mod:`liquids`.
 """
 
 from pnn.crossbars import Crossbar, CrossbarConfig
+from pnn.interferometers import Interferometer, InterferometerConfig
 from pnn.registry import SUBSTRATES, build_substrate, substrate_config
 from pnn.resistor_networks import ResistorNetwork, ResistorNetworkConfig
 from pnn.substrate import (
@@ -19,6 +20,8 @@ __all__ = [
     "Crossbar",
     "CrossbarConfig",
     "EnergySubstrate",
+    "Interferometer",
+    "InterferometerConfig",
     "ResistorNetwork",
     "ResistorNetworkConfig",
     "Substrate",

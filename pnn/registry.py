@@ -12,6 +12,7 @@ from typing import Any
 
 from landscape.config import ConfigError, parse_config
 from pnn.crossbars import Crossbar, CrossbarConfig
+from pnn.interferometers import Interferometer, InterferometerConfig
 from pnn.resistor_networks import ResistorNetwork, ResistorNetworkConfig
 from pnn.substrate import Substrate, SubstrateConfig
 
@@ -21,6 +22,7 @@ __all__ = ["SUBSTRATES", "build_substrate", "substrate_config"]
 SUBSTRATES: dict[str, tuple[type[SubstrateConfig], type[Substrate]]] = {
     "crossbar": (CrossbarConfig, Crossbar),
     "resistor_network": (ResistorNetworkConfig, ResistorNetwork),
+    "interferometer": (InterferometerConfig, Interferometer),
 }
 
 
