@@ -5,6 +5,7 @@ May import :mod:`landscape`, never :mod:`liquids`.
 
 from pnn.crossbars import Crossbar, CrossbarConfig
 from pnn.interferometers import Interferometer, InterferometerConfig
+from pnn.oscillators import OscillatorConfig, OscillatorLayer
 from pnn.registry import SUBSTRATES, build_substrate, substrate_config
 from pnn.resistor_networks import ResistorNetwork, ResistorNetworkConfig
 from pnn.substrate import (
@@ -22,6 +23,8 @@ __all__ = [
     "EnergySubstrate",
     "Interferometer",
     "InterferometerConfig",
+    "OscillatorConfig",
+    "OscillatorLayer",
     "ResistorNetwork",
     "ResistorNetworkConfig",
     "Substrate",

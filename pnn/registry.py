@@ -13,6 +13,7 @@ from typing import Any
 from landscape.config import ConfigError, parse_config
 from pnn.crossbars import Crossbar, CrossbarConfig
 from pnn.interferometers import Interferometer, InterferometerConfig
+from pnn.oscillators import OscillatorConfig, OscillatorLayer
 from pnn.resistor_networks import ResistorNetwork, ResistorNetworkConfig
 from pnn.substrate import Substrate, SubstrateConfig
 
@@ -23,6 +24,7 @@ SUBSTRATES: dict[str, tuple[type[SubstrateConfig], type[Substrate]]] = {
     "crossbar": (CrossbarConfig, Crossbar),
     "resistor_network": (ResistorNetworkConfig, ResistorNetwork),
     "interferometer": (InterferometerConfig, Interferometer),
+    "oscillator": (OscillatorConfig, OscillatorLayer),
 }
 
 
