@@ -27,7 +27,11 @@ def softness_command(
     from liquids.softness_study import SoftnessStudyConfig, run_study
 
     console = Console()
-    logging.basicConfig(level=logging.INFO, handlers=[RichHandler(console=console)])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
     try:
         cfg = (
             load_config(SoftnessStudyConfig, config)
