@@ -24,151 +24,38 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pydantic
 from jax.flatten_util import ravel_pytree
 
-from landscape.config import FrozenConfig
-from landscape.datasets import Dataset, load_dataset
+from landscape.datasets import Dataset
 from landscape.eigen import top_eigenvalues
 from landscape.hvp import hessian_matvec
 from landscape.losses import LossConfig, class_weights_at, loss_function
-from landscape.models import ModelConfig, build_model, init_params, make_apply_fn
+from landscape.models import build_model, init_params, make_apply_fn
 from landscape.ntk import ntk_eigenvalues
 from landscape.recording import RunRecords
 from landscape.records import load_checkpoint, save_checkpoint
+from landscape.run_config import DatasetConfig, OptimizerConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DatasetConfig",
     "OptimizerConfig",
+    "Problem",
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
+    "build_problem",
     "checkpoint_path",
     "train",
 ]
-
-
-class DatasetConfig(FrozenConfig):
-    """Which data set to train on (see :mod:`landscape.datasets`).
-
-    Attributes:
-        name: ``"spiral"``, ``"digits"`` or ``"mnist1d"``.
-        seed: seed of the data (spiral noise, digits split; mnist1d uses
-            generator seed 42 + seed, so 0 gives the package default data).
-        num_per_class: spiral points per class and split.
-        noise: spiral angle noise (radians).
-        test_fraction: digits held-out share.
-
-    Options that do not apply to ``name`` are ignored.
-    """
-
-    name: Literal["spiral", "digits", "mnist1d"] = "spiral"
-    seed: int = 0
-    num_per_class: pydantic.PositiveInt = 100
-    noise: float = pydantic.Field(default=0.2, ge=0.0, allow_inf_nan=False)
-    test_fraction: float = pydantic.Field(default=0.2, gt=0.0, lt=1.0)
-
-    def load(self) -> Dataset:
-        """Build the data set."""
-        if self.name == "spiral":
-            return load_dataset(
-                "spiral",
-                num_per_class=self.num_per_class,
-                noise=self.noise,
-                seed=self.seed,
-            )
-        if self.name == "digits":
-            return load_dataset(
-                "digits", test_fraction=self.test_fraction, seed=self.seed
-            )
-        return load_dataset("mnist1d", seed=42 + self.seed)
-
-
-class OptimizerConfig(FrozenConfig):
-    """An optax optimiser.
-
-    Attributes:
-        name: ``"sgd"`` (plain gradient descent), ``"momentum"`` (heavy ball)
-            or ``"adam"``.
-        learning_rate: step size (the papers' toy runs use 1).
-        momentum: momentum coefficient of ``"momentum"``.
-    """
-
-    name: Literal["sgd", "momentum", "adam"] = "sgd"
-    learning_rate: pydantic.PositiveFloat = 1.0
-    momentum: float = pydantic.Field(default=0.9, ge=0.0, lt=1.0)
-
-    def build(self) -> optax.GradientTransformation:
-        """The optax transformation."""
-        if self.name == "sgd":
-            return optax.sgd(self.learning_rate)
-        if self.name == "momentum":
-            return optax.sgd(self.learning_rate, momentum=self.momentum)
-        return optax.adam(self.learning_rate)
-
-
-class TrainConfig(FrozenConfig):
-    """Everything that defines a training run.
-
-    Attributes:
-        dataset, model, loss, optimizer: the sub-configs.
-        num_steps: optimisation steps (a multiple of ``record_every``).
-        batch_size: minibatch size; ``None`` is full-batch gradient descent.
-        seed: seed of the parameters, minibatches and Lanczos start vectors.
-        dtype: ``"float32"`` or ``"float64"`` (scoped ``jax.enable_x64``).
-        record_every: steps between records.
-        hessian_k: top Hessian eigenvalues per record (0: off).
-        hessian_lanczos_steps: Lanczos steps per record (clipped to the
-            number of parameters).
-        ntk_k: top NTK eigenvalues per record (0: off).
-        ntk_subset: number of fixed training inputs of the NTK.
-        checkpoint_every: steps between checkpoints (a multiple of
-            ``record_every``; 0: only at the end).
-        snapshot_every: steps between parameter snapshots stored in the run
-            file for :mod:`landscape.spectrum_job` (multiple of
-            ``record_every``; 0: only the first and last step).
-    """
-
-    dataset: DatasetConfig = DatasetConfig()
-    model: ModelConfig = ModelConfig()
-    loss: LossConfig = LossConfig()
-    optimizer: OptimizerConfig = OptimizerConfig()
-    num_steps: pydantic.PositiveInt = 1000
-    batch_size: pydantic.PositiveInt | None = None
-    seed: int = 0
-    dtype: Literal["float32", "float64"] = "float32"
-    record_every: pydantic.PositiveInt = 25
-    hessian_k: pydantic.NonNegativeInt = 1
-    hessian_lanczos_steps: pydantic.PositiveInt = 10
-    ntk_k: pydantic.NonNegativeInt = 5
-    ntk_subset: pydantic.PositiveInt = 50
-    checkpoint_every: pydantic.NonNegativeInt = 0
-    snapshot_every: pydantic.NonNegativeInt = 0
-
-    @pydantic.model_validator(mode="after")
-    def _check_multiples(self) -> TrainConfig:
-        for name in ("num_steps", "checkpoint_every", "snapshot_every"):
-            value = getattr(self, name)
-            if value % self.record_every:
-                raise ValueError(
-                    f"{name}={value} must be a multiple of "
-                    f"record_every={self.record_every}"
-                )
-        if self.hessian_k > self.hessian_lanczos_steps:
-            raise ValueError(
-                f"hessian_k={self.hessian_k} needs hessian_lanczos_steps >= "
-                f"hessian_k, got {self.hessian_lanczos_steps}"
-            )
-        return self
 
 
 class TrainingDiverged(RuntimeError):
@@ -423,7 +310,39 @@ def train(
         return _train(config, Path(out_path), on_record, resume)
 
 
-def _train(config, out_path, on_record, resume) -> TrainResult:
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The pieces of a run rebuilt from its config (data, network, loss).
+
+    Attributes:
+        data: the data set.
+        module: the flax network.
+        arrays: ``(x_train, y_train, x_test, y_test)`` as JAX arrays.
+        dtype: float dtype of the run.
+        params: initial parameters (also the template to unravel snapshots).
+        objective: ``objective(params, x, y, class_weights) -> loss``, one
+            object per network and loss kind so compiled Hessian-vector
+            products are reused.
+        apply_fn: ``apply_fn(params, x) -> logits``.
+    """
+
+    data: Dataset
+    module: nn.Module
+    arrays: tuple[jax.Array, ...]
+    dtype: Any
+    params: Any
+    objective: Callable[..., jax.Array]
+    apply_fn: Callable[..., jax.Array]
+
+
+def build_problem(config: TrainConfig) -> Problem:
+    """Load the data, check the config against it and build the network.
+
+    Call inside ``jax.enable_x64(True)`` for a float64 config.
+
+    Raises:
+        ValueError: a config that does not fit the data.
+    """
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     data = config.dataset.load()
     _check_against_data(config, data)
@@ -433,6 +352,26 @@ def _train(config, out_path, on_record, resume) -> TrainResult:
     )
     module = build_model(config.model, data.num_classes, dtype=dtype)
     params = init_params(module, config.seed, arrays[0])
+    return Problem(
+        data,
+        module,
+        arrays,
+        dtype,
+        params,
+        _objective(module, config.loss.kind),
+        _apply(module),
+    )
+
+
+def _train(config, out_path, on_record, resume) -> TrainResult:
+    problem = build_problem(config)
+    data, module, arrays, dtype = (
+        problem.data,
+        problem.module,
+        problem.arrays,
+        problem.dtype,
+    )
+    params = problem.params
     optimizer = config.optimizer.build()
     opt_state = optimizer.init(params)
     flat, _ = ravel_pytree(params)
