@@ -12,7 +12,24 @@ from liquids.dynamics import (
     self_intermediate_scattering,
     tau_alpha,
 )
+from liquids.features import AngularTerm, FeatureGrid, structure_functions
+from liquids.inherent import InherentStructures, quench
 from liquids.readers import read_gsd, read_lammps_dump
+from liquids.rearrangements import (
+    HopIndicator,
+    TrainingSet,
+    evenly_spaced_frames,
+    label_rearrangements,
+    p_hop,
+    training_set,
+)
+from liquids.softness import (
+    Hyperplane,
+    fit_hyperplane,
+    load_hyperplane,
+    save_hyperplane,
+    softness,
+)
 from liquids.structure import (
     PairCorrelation,
     StructureFactor,
@@ -20,8 +37,32 @@ from liquids.structure import (
     structure_factor,
 )
 from liquids.trajectory import Trajectory, read_trajectory, write_trajectory
+from liquids.weighted_gr import (
+    mean_softness_from_pairs,
+    weight_function,
+    weighted_integral,
+)
 
 __all__ = [
+    "AngularTerm",
+    "FeatureGrid",
+    "HopIndicator",
+    "Hyperplane",
+    "InherentStructures",
+    "TrainingSet",
+    "evenly_spaced_frames",
+    "fit_hyperplane",
+    "label_rearrangements",
+    "load_hyperplane",
+    "mean_softness_from_pairs",
+    "p_hop",
+    "quench",
+    "save_hyperplane",
+    "softness",
+    "structure_functions",
+    "training_set",
+    "weight_function",
+    "weighted_integral",
     "MeanSquaredDisplacement",
     "PairCorrelation",
     "SelfIntermediateScattering",
