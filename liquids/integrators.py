@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Ensemble",
     "MDState",
-    "force_neighbor_rebuild",
     "kinetic_temperature",
     "md_integrator",
     "to_nve",
@@ -81,18 +80,6 @@ def kinetic_temperature(integrator_state: Any) -> jax.Array:
     """Kinetic temperature :math:`\\sum p^2/m / (d N)` of a jax-md state."""
     p = integrator_state.momentum
     return jnp.sum(p * p / _mass_column(integrator_state.mass)) / p.size
-
-
-def force_neighbor_rebuild(
-    neighbor: partition.NeighborList, position: jax.Array, skin: float
-) -> partition.NeighborList:
-    """Rebuild ``neighbor`` at ``position`` now, keeping its capacity.
-
-    Starting every chunk from a freshly built list makes a run resumed from a
-    checkpoint step for step identical to an uninterrupted one.
-    """
-    moved = neighbor.set(reference_position=position + skin)
-    return moved.update(position)
 
 
 def md_integrator(

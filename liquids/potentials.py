@@ -61,6 +61,7 @@ __all__ = [
     "ka_species",
     "kob_andersen",
     "pair_potential",
+    "rebuild_neighbors",
 ]
 
 Model = Literal["lj", "wca"]
@@ -208,6 +209,70 @@ class KAPotential:
     neighbor_format: NeighborFormat
     skin: float
     capacity_multiplier: float
+    _shared: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def allocate(
+        self, R: Float[Array, "particles dim"], extra_capacity: int = 0
+    ) -> partition.NeighborList:
+        """A neighbour list at ``R`` whose shapes are reused between calls.
+
+        Wraps ``neighbor_fn.allocate``: the capacity is at least
+        ``capacity_multiplier`` times the neighbour count of a uniform liquid
+        at this density (so starts from a lattice do not overflow as soon as
+        the liquid forms) and is rounded up to one of
+        four sizes per factor of two (padding the list) and every list shares
+        one cell-list function, so jitted code taking the list is not
+        recompiled each time a list is allocated (jax-md makes both part of
+        the pytree structure).
+
+        Args:
+            R: ``[particles, dim]`` positions.
+            extra_capacity: extra neighbours per particle beyond
+                ``capacity_multiplier`` times the current need.
+        """
+        neighbor = self.neighbor_fn.allocate(R, extra_capacity=extra_capacity)
+        n = self.num_particles
+        limit = {
+            "dense": n - 1,
+            "sparse": n * (n - 1),
+            "ordered_sparse": n * (n - 1) // 2,
+        }[self.neighbor_format]
+        expected = self._expected_neighbors()
+        floor = (
+            self.capacity_multiplier
+            * {
+                "dense": expected,
+                "sparse": n * expected,
+                "ordered_sparse": 0.5 * n * expected,
+            }[self.neighbor_format]
+        )
+        width = min(_bucket(max(neighbor.max_occupancy, floor)), limit)
+        width = max(width, neighbor.idx.shape[-1])
+        pad = [(0, 0), (0, width - neighbor.idx.shape[-1])]
+        cells = neighbor.cell_list_capacity
+        if cells is not None and self.capacity_multiplier >= 1:
+            cells = max(cells, self._expected_cell_occupancy())
+        return neighbor.set(
+            idx=jnp.pad(neighbor.idx, pad, constant_values=n),
+            max_occupancy=width,
+            cell_list_capacity=None if cells is None else _bucket(cells),
+            cell_list_fn=self._shared.setdefault("cell_list_fn", neighbor.cell_list_fn),
+        )
+
+    def _expected_neighbors(self) -> float:
+        """Mean number of particles within the list radius at uniform density."""
+        reach = self.max_cutoff + self.skin
+        ball = np.pi * reach**2 if self.dimension == 2 else 4 / 3 * np.pi * reach**3
+        return self.num_particles / self.volume * ball
+
+    def _expected_cell_occupancy(self) -> int:
+        """Generous cell capacity: 1.5 times the mean cell occupancy plus 4.
+
+        Lattice starts fill cells evenly, so jax-md's estimate from the first
+        configuration overflows as soon as the liquid forms.
+        """
+        cells = np.floor(self.box / (self.max_cutoff + self.skin))
+        return int(np.ceil(1.5 * self.num_particles / np.prod(cells) + 4))
 
     @property
     def max_cutoff(self) -> float:
@@ -320,6 +385,26 @@ class KAPotential:
         return n * kinetic_temperature / volume + self.virial(R, neighbor) / (
             self.dimension * volume
         )
+
+
+def _bucket(capacity: int) -> int:
+    """Round up to a multiple of 2^(floor(log2 c) - 2): four sizes per octave."""
+    capacity = max(int(capacity), 1)
+    step = 2 ** max(capacity.bit_length() - 3, 0)
+    return -(-capacity // step) * step
+
+
+def rebuild_neighbors(
+    neighbor: partition.NeighborList, R: jax.Array, skin: float
+) -> partition.NeighborList:
+    """Rebuild ``neighbor`` at ``R`` now, keeping its capacity.
+
+    jax-md rebuilds only after a displacement of ``skin / 2``; moving the
+    reference positions by ``skin`` forces it. Starting every chunk of a run
+    from a freshly built list makes a resumed run step for step identical to
+    an uninterrupted one.
+    """
+    return neighbor.set(reference_position=R + skin).update(R)
 
 
 def _as_box(box, dim: int) -> np.ndarray:

@@ -29,6 +29,7 @@ How it stays correct and restartable:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -43,12 +44,11 @@ import numpy as np
 from landscape.records import atomic_h5, load_checkpoint, save_checkpoint
 from liquids.integrators import (
     MDState,
-    force_neighbor_rebuild,
     kinetic_temperature,
     md_integrator,
     to_nve,
 )
-from liquids.potentials import KAPotential
+from liquids.potentials import KAPotential, rebuild_neighbors
 from liquids.simulation import (
     MDConfig,
     build_potential,
@@ -155,7 +155,7 @@ def _make_chunk(potential: KAPotential, step_fn, skin: float, velocities: bool):
 
     @jax.jit
     def chunk(state: MDState, steps_between: jax.Array, kT: jax.Array):
-        neighbor = force_neighbor_rebuild(state.neighbor, state.position, skin)
+        neighbor = rebuild_neighbors(state.neighbor, state.position, skin)
         state = state.set(neighbor=neighbor)
 
         def frame(s, count):
@@ -165,6 +165,56 @@ def _make_chunk(potential: KAPotential, step_fn, skin: float, velocities: bool):
         return jax.lax.scan(frame, state, steps_between)
 
     return chunk
+
+
+# Fields that do not change what is compiled: runs that differ only in these
+# (temperatures, durations, seed, start) share the potential and jitted chunks.
+_RUNTIME_FIELDS = frozenset(
+    {
+        "temperature",
+        "seed",
+        "start",
+        "fire_steps",
+        "fire_force_tolerance",
+        "melt_temperature",
+        "melt_time",
+        "equilibration_time",
+        "production_time",
+        "production_ensemble",
+        "equilibration_chunk_steps",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Machinery:
+    potential: KAPotential
+    nvt: tuple
+    chunks: dict
+
+
+def _machinery_key(cfg: MDConfig) -> MDConfig:
+    neutral = {name: MDConfig.model_fields[name].default for name in _RUNTIME_FIELDS}
+    return cfg.model_copy(update=neutral)
+
+
+@functools.lru_cache(maxsize=8)
+def _machinery(cfg: MDConfig) -> _Machinery:
+    """Potential, integrators and jitted chunks, shared by similar runs."""
+    potential = build_potential(cfg)
+    kwargs = dict(
+        chain_length=cfg.chain_length,
+        thermostat_tau=cfg.thermostat_tau,
+        langevin_gamma=cfg.langevin_gamma,
+        blowup_fraction=cfg.blowup_fraction,
+    )
+    nvt = md_integrator(potential, cfg.thermostat, cfg.dt, **kwargs)
+    nve = md_integrator(potential, "nve", cfg.dt, **kwargs)
+    chunks = {
+        "nvt": _make_chunk(potential, nvt[1], cfg.skin, cfg.save_velocities),
+        "nve": _make_chunk(potential, nve[1], cfg.skin, cfg.save_velocities),
+    }
+    return _Machinery(potential, nvt, chunks)
 
 
 def _checkpoint_tree(state: MDState):
@@ -212,31 +262,20 @@ def run_state(
         )
 
     t0 = time.perf_counter()
-    potential = build_potential(cfg)
+    machinery = _machinery(_machinery_key(cfg))
+    potential, nvt, chunks = machinery.potential, machinery.nvt, machinery.chunks
     phases = _phases(cfg)
-    kwargs = dict(
-        chain_length=cfg.chain_length,
-        thermostat_tau=cfg.thermostat_tau,
-        langevin_gamma=cfg.langevin_gamma,
-        blowup_fraction=cfg.blowup_fraction,
-    )
-    nvt = md_integrator(potential, cfg.thermostat, cfg.dt, **kwargs)
-    nve = md_integrator(potential, "nve", cfg.dt, **kwargs)
     F = _frames_per_chunk(cfg)
-    chunks = {
-        "nvt": _make_chunk(potential, nvt[1], cfg.skin, cfg.save_velocities),
-        "nve": _make_chunk(potential, nve[1], cfg.skin, cfg.save_velocities),
-    }
 
     key = jax.random.PRNGKey(cfg.seed)
     k_pos, k_mom = jax.random.split(key)
     R0 = initial_positions(
         k_pos, cfg.num_particles, cfg.box, cfg.dim, start=cfg.start, dtype=cfg.jnp_dtype
     )
-    neighbor = potential.neighbor_fn.allocate(R0)
     kT0 = jnp.asarray(phases[0].temperature, cfg.jnp_dtype)
 
     if ckpt_path.exists():
+        neighbor = potential.allocate(R0)
         meta = _read_meta(ckpt_path)
         phase_index = meta["phase"]
         ensemble = phases[phase_index].ensemble
@@ -252,7 +291,7 @@ def run_state(
             max_occupancy=meta["max_occupancy"],
             cell_list_capacity=meta["cell_list_capacity"],
         )
-        neighbor = force_neighbor_rebuild(neighbor, integ.position, cfg.skin)
+        neighbor = rebuild_neighbors(neighbor, integ.position, cfg.skin)
         state = MDState(
             integrator=integ,
             neighbor=neighbor,
@@ -276,7 +315,7 @@ def run_state(
             max_steps=cfg.fire_steps,
             force_tolerance=cfg.fire_force_tolerance,
         )
-        neighbor = potential.neighbor_fn.allocate(R)
+        neighbor = potential.allocate(R)
         state = nvt[0](k_mom, R, neighbor, kT0)
         phase_index, phase_step, frames_done, extra, reallocations = 0, 0, 0, 0, 0
         if phases[0].ensemble == "nve":
@@ -320,9 +359,7 @@ def run_state(
                 extra,
             )
             state = state.set(
-                neighbor=potential.neighbor_fn.allocate(
-                    state.position, extra_capacity=extra
-                )
+                neighbor=potential.allocate(state.position, extra_capacity=extra)
             )
         blowup = int(new_state.blowup_step)
         if blowup >= 0:

@@ -22,6 +22,7 @@ The protocol (run by :func:`liquids.production.run_state`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Literal
 
@@ -236,6 +237,29 @@ class FireResult:
     neighbor_reallocations: int
 
 
+@functools.lru_cache(maxsize=16)
+def _fire_functions(potential: KAPotential, dt_start: float, dt_max: float, block: int):
+    """FIRE init and one jitted block of steps (cached per potential)."""
+    init_fn, apply_fn = minimize.fire_descent(
+        lambda x, neighbor, **_: potential.energy(x, neighbor),
+        potential.shift,
+        dt_start=dt_start,
+        dt_max=dt_max,
+    )
+
+    @jax.jit
+    def run_block(state, neighbor):
+        def body(_, carry):
+            s, nb = carry
+            s = apply_fn(s, neighbor=nb)
+            return s, nb.update(s.position)
+
+        state, neighbor = jax.lax.fori_loop(0, block, body, (state, neighbor))
+        return state, neighbor, jnp.max(jnp.abs(state.force))
+
+    return jax.jit(init_fn), run_block
+
+
 def minimize_fire(
     potential: KAPotential,
     R: jax.Array,
@@ -262,31 +286,15 @@ def minimize_fire(
         raise ValueError(
             f"max_steps must be >= 0 and block >= 1, got {max_steps}, {block}"
         )
-    init_fn, apply_fn = minimize.fire_descent(
-        lambda x, neighbor, **_: potential.energy(x, neighbor),
-        potential.shift,
-        dt_start=dt_start,
-        dt_max=dt_max,
-    )
-
-    @jax.jit
-    def run_block(state, neighbor):
-        def body(_, carry):
-            s, nb = carry
-            s = apply_fn(s, neighbor=nb)
-            return s, nb.update(s.position)
-
-        state, neighbor = jax.lax.fori_loop(0, block, body, (state, neighbor))
-        return state, neighbor, jnp.max(jnp.abs(state.force))
-
-    neighbor = potential.neighbor_fn.allocate(R)
+    init_fn, run_block = _fire_functions(potential, dt_start, dt_max, block)
+    neighbor = potential.allocate(R)
     state = init_fn(R, neighbor=neighbor)
     done, reallocations, max_force = 0, 0, float(jnp.max(jnp.abs(state.force)))
     while done < max_steps and max_force > force_tolerance:
         new_state, new_neighbor, f = run_block(state, neighbor)
         if new_neighbor.did_buffer_overflow:
             reallocations += 1
-            neighbor = potential.neighbor_fn.allocate(
+            neighbor = potential.allocate(
                 state.position, extra_capacity=8 * reallocations
             )
             logger.info("FIRE: neighbour list overflowed; reallocated and redone")
