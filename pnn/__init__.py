@@ -14,6 +14,7 @@ from pnn.substrate import (
     Substrate,
     SubstrateConfig,
 )
+from pnn.twin import DigitalTwin, TwinConfig, fit_twin, twin_error
 
 __all__ = [
     "SUBSTRATES",
@@ -29,6 +30,10 @@ __all__ = [
     "ResistorNetworkConfig",
     "Substrate",
     "SubstrateConfig",
+    "DigitalTwin",
+    "TwinConfig",
+    "fit_twin",
+    "twin_error",
     "build_substrate",
     "substrate_config",
 ]
