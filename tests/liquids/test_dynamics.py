@@ -186,3 +186,20 @@ def test_bad_input_is_named():
         mean_squared_displacement(pos, [0, 1, 1, 2, 3])
     with pytest.raises(ValueError, match="wavevectors must be one of"):
         self_intermediate_scattering(pos, times=np.arange(5.0), wavevectors="grid")
+
+
+def test_plots_draw_the_results(diffusive):
+    from liquids.plots import (
+        plot_mean_squared_displacement,
+        plot_self_intermediate_scattering,
+    )
+
+    traj = diffusive.select(slice(0, 40))
+    fs = self_intermediate_scattering(traj, q=Q)
+    ax = plot_self_intermediate_scattering(fs, tau=0.5)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), fs.lags[1:])
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), fs.fs[1, 1:])
+    msd = mean_squared_displacement(traj)
+    ax = plot_mean_squared_displacement(msd, ax=ax.figure.add_subplot(2, 1, 2))
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), msd.msd[0, 1:])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"

@@ -198,3 +198,17 @@ def test_structure_factor_bragg_peak_of_a_lattice():
     # the six vectors (+-2pi, 0, 0)... give S = N; the others in the shell 0
     assert sq.number_number.max() == pytest.approx(sq.number_number[bragg])
     assert sq.number_number[0] == pytest.approx(0, abs=1e-4)
+
+
+def test_plots_draw_the_results():
+    from liquids.plots import plot_pair_correlation, plot_structure_factor
+
+    pos = lattice([[0, 0, 0]], 4) + 0.123
+    species = np.arange(64) % 2
+    gr = pair_correlation(pos, species, [4.0] * 3, r_max=1.5, num_bins=150)
+    ax = plot_pair_correlation(gr)
+    assert [line.get_label() for line in ax.lines[:3]] == ["AA", "AB", "BB"]
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), gr.g[0, 1])
+    sq = structure_factor(pos, species, [4.0] * 3, q_max=7.0)
+    ax = plot_structure_factor(sq, partial=True)
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), sq.partial[1, 1])
