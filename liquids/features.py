@@ -179,7 +179,7 @@ def _neighbour_list(position, box, cutoff: float, capacity: int):
     """Dense neighbour list ``[particles, capacity]`` (padding index = N).
 
     Candidates are all pairs (O(N^2) per frame, cheap below a few thousand
-    particles); the ``capacity`` nearest-index neighbours inside the cutoff
+    particles); the first ``capacity`` neighbours (by index) inside the cutoff
     are kept and ``occupancy`` reports the largest true count, so an
     overflow (``occupancy > capacity``) is detected by the caller.
     """
