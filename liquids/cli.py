@@ -87,4 +87,15 @@ def softness_command(
         f"Spearman(tau_alpha, <S>) over both liquids: {rho['mean_S_both']:.3f}; "
         f"Spearman(tau_alpha, g_AA peak): {rho['g_AA_peak']:.3f}"
     )
+    for model, fit in result.arrhenius.items():
+        values = ", ".join(f"{e:.3g}" for e in fit["delta_E"])
+        console.print(f"KA-{model.upper()} Delta E(S) over S bins: [{values}]")
+    for model, vib in result.vibrations.items():
+        console.print(
+            f"KA-{model.upper()} inherent structure (T={vib['temperature']:g}): "
+            f"lowest omega^2 {vib['eigenvalues'][0]:.3g}, participation of the "
+            f"lowest modes {min(vib['participation']):.3g}-"
+            f"{max(vib['participation']):.3g}, Spearman(soft-mode participation, "
+            f"S) = {vib['corr_thermal']:.3f}"
+        )
     console.print(f"results written to {result.out}")
