@@ -82,6 +82,8 @@ def softness_command(
                 f"{q.test_accuracy:.3f}, rearranging with S>0 "
                 f"{q.test_rearranging_positive:.3f} (n_test={q.n_test})"
             )
+    gap = max(abs(r["mean_S_both"] - r["mean_S_from_gr"]) for r in result.table)
+    console.print(f"max |<S> per particle - <S> from g(r)| over states: {gap:.2e}")
     rho = result.spearman
     console.print(
         f"Spearman(tau_alpha, <S>) over both liquids: {rho['mean_S_both']:.3f}; "
