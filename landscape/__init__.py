@@ -29,6 +29,19 @@ from landscape.trace import TraceEstimate, hutchinson_trace
 # isort: split
 
 # -- losses, models, datasets, training --
+from landscape.datasets import Dataset, digits, load_dataset, mnist1d, spiral
+from landscape.losses import (
+    LossConfig,
+    cyclic_class_weights,
+    cyclic_cross_entropy,
+    cyclic_mse_component,
+    cyclic_mse_sample,
+)
+from landscape.models import MLP, ModelConfig, MyrtleCNN, build_model, init_params
+from landscape.recording import read_run
+from landscape.run_config import DatasetConfig, OptimizerConfig, TrainConfig
+from landscape.spectrum_job import SpectrumOptions, compute_spectra
+from landscape.training import TrainingDiverged, TrainResult, train
 
 __all__ = [
     "ConfigError",
@@ -57,4 +70,29 @@ __all__ = [
     "ntk_vector_product",
     "spectral_density",
     "top_eigenvalues",
+    # losses, models, datasets, training
+    "Dataset",
+    "DatasetConfig",
+    "LossConfig",
+    "MLP",
+    "ModelConfig",
+    "MyrtleCNN",
+    "OptimizerConfig",
+    "SpectrumOptions",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "build_model",
+    "compute_spectra",
+    "cyclic_class_weights",
+    "cyclic_cross_entropy",
+    "cyclic_mse_component",
+    "cyclic_mse_sample",
+    "digits",
+    "init_params",
+    "load_dataset",
+    "mnist1d",
+    "read_run",
+    "spiral",
+    "train",
 ]

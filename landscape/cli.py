@@ -25,6 +25,8 @@ def _logging(console, verbose: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False)],
         force=True,
     )
+    if not verbose:  # dask's loggers set their own levels
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def _fail(console, err: Exception, code: int = 2):
