@@ -202,3 +202,14 @@ def test_config_errors_against_data(tmp_path):
     with pytest.raises(ValueError, match="batch_size=31"):
         train(make_config(batch_size=31), tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_minibatch_of_whole_set_equals_full_batch(tmp_path):
+    """batch_size = N draws a permutation of all samples: the mean loss and its
+    gradient are the full-batch ones up to summation order."""
+    kw = dict(num_steps=40, hessian_k=0, ntk_k=0, checkpoint_every=0)
+    full = train(make_config(**kw), tmp_path / "full.h5")
+    mini = train(make_config(batch_size=30, **kw), tmp_path / "mini.h5")
+    np.testing.assert_allclose(mini.records["loss"], full.records["loss"], rtol=1e-10)
+    part = train(make_config(batch_size=7, **kw), tmp_path / "part.h5")
+    assert not np.allclose(part.records["loss"][1:], full.records["loss"][1:])
