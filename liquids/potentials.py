@@ -212,7 +212,12 @@ class KAPotential:
     _shared: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def allocate(
-        self, R: Float[Array, "particles dim"], extra_capacity: int = 0
+        self,
+        R: Float[Array, "particles dim"],
+        extra_capacity: int = 0,
+        *,
+        capacity: int | None = None,
+        cell_capacity: int | None = None,
     ) -> partition.NeighborList:
         """A neighbour list at ``R`` whose shapes are reused between calls.
 
@@ -229,6 +234,8 @@ class KAPotential:
             R: ``[particles, dim]`` positions.
             extra_capacity: extra neighbours per particle beyond
                 ``capacity_multiplier`` times the current need.
+            capacity, cell_capacity: exact list and cell capacities (to
+                rebuild the list of a checkpointed run with its old shapes).
         """
         neighbor = self.neighbor_fn.allocate(R, extra_capacity=extra_capacity)
         n = self.num_particles
@@ -248,16 +255,24 @@ class KAPotential:
         )
         width = min(_bucket(max(neighbor.max_occupancy, floor)), limit)
         width = max(width, neighbor.idx.shape[-1])
-        pad = [(0, 0), (0, width - neighbor.idx.shape[-1])]
         cells = neighbor.cell_list_capacity
         if cells is not None and self.capacity_multiplier >= 1:
             cells = max(cells, self._expected_cell_occupancy())
-        return neighbor.set(
-            idx=jnp.pad(neighbor.idx, pad, constant_values=n),
+        cells = None if cells is None else _bucket(cells)
+        if capacity is not None:
+            width, cells = int(capacity), cell_capacity
+        idx = neighbor.idx[:, :width]
+        pad = [(0, 0), (0, width - idx.shape[-1])]
+        neighbor = neighbor.set(
+            idx=jnp.pad(idx, pad, constant_values=n),
             max_occupancy=width,
-            cell_list_capacity=None if cells is None else _bucket(cells),
+            cell_list_capacity=cells,
             cell_list_fn=self._shared.setdefault("cell_list_fn", neighbor.cell_list_fn),
+            # jax-md flagged overflow against its own, smaller capacity;
+            # the rebuild below sets the flag against the final one.
+            error=partition.PartitionError(jnp.zeros((), jnp.uint8)),
         )
+        return rebuild_neighbors(neighbor, R, self.skin)
 
     def _expected_neighbors(self) -> float:
         """Mean number of particles within the list radius at uniform density."""

@@ -275,7 +275,7 @@ def run_state(
     kT0 = jnp.asarray(phases[0].temperature, cfg.jnp_dtype)
 
     if ckpt_path.exists():
-        neighbor = potential.allocate(R0)
+        neighbor = potential.allocate(R0)  # only its structure is used here
         meta = _read_meta(ckpt_path)
         phase_index = meta["phase"]
         ensemble = phases[phase_index].ensemble
@@ -287,11 +287,11 @@ def run_state(
             jax.tree_util.tree_structure(template_state.integrator),
             [jnp.asarray(x) for x in tree["integrator"]],
         )
-        neighbor = neighbor.set(
-            max_occupancy=meta["max_occupancy"],
-            cell_list_capacity=meta["cell_list_capacity"],
+        neighbor = potential.allocate(
+            integ.position,
+            capacity=meta["max_occupancy"],
+            cell_capacity=meta["cell_list_capacity"],
         )
-        neighbor = rebuild_neighbors(neighbor, integ.position, cfg.skin)
         state = MDState(
             integrator=integ,
             neighbor=neighbor,
