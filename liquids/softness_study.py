@@ -226,6 +226,7 @@ def analyse_state(path: Path, cfg: SoftnessStudyConfig, grid: FeatureGrid):
         labels=labels,
         features=features,
         gr=gr,
+        gr_coarse=coarse,
         positions=positions,
         g_aa_peak=float(coarse.g[0, 0].max()),
     )

@@ -113,3 +113,16 @@ def test_too_few_samples_and_bad_shapes():
             weights=np.zeros((1, D + 1)),
             intercept=np.zeros(1),
         )
+
+
+def test_arrhenius_fit_recovers_barriers_of_exact_rates():
+    from liquids.softness_study import _arrhenius
+
+    temps = np.array([0.55, 0.65, 0.8, 1.0])
+    delta_e = np.array([3.0, 2.0, 1.0])
+    sigma = np.array([1.0, 0.5, 0.2])
+    p_r = np.exp(sigma[None, :] - delta_e[None, :] / temps[:, None])
+    p_r[0, 2] = np.nan  # an empty bin at one T is skipped
+    fit_e, fit_sigma = _arrhenius(temps, p_r)
+    np.testing.assert_allclose(fit_e, delta_e, rtol=1e-10)
+    np.testing.assert_allclose(fit_sigma, sigma, rtol=1e-10)
