@@ -35,6 +35,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.fft
 
 from landscape.validate import require_choice, require_positive, require_positive_int
 from liquids.trajectory import Trajectory
@@ -182,20 +183,22 @@ def _msd_fft(pos: np.ndarray) -> np.ndarray:
     with ``S_2`` the position autocorrelation (by FFT) and ``S_1`` the
     mean of ``r(k)^2 + r(k + m)^2`` over origins (by a running sum).
     """
-    frames = pos.shape[0]
-    x = pos - pos.mean(axis=0)  # a constant shift leaves MSD unchanged
-    nfft = 1 << int(math.ceil(math.log2(2 * frames)))
-    spectrum = np.fft.rfft(x, n=nfft, axis=0)
-    auto = np.fft.irfft(np.abs(spectrum) ** 2, n=nfft, axis=0)[:frames].sum(-1)
-    origins = (frames - np.arange(frames))[:, None]
-    s2 = auto / origins
-    sq = (x**2).sum(-1)  # [F, N]
-    head = np.concatenate([np.zeros((1, sq.shape[1])), np.cumsum(sq, axis=0)])
+    frames, n, dim = pos.shape
+    # time on the last, contiguous axis: [N * d, F]; a constant shift per
+    # particle leaves the MSD unchanged and keeps S1 and S2 small
+    x = (pos - pos.mean(axis=0)).transpose(1, 2, 0).reshape(n * dim, frames)
+    nfft = scipy.fft.next_fast_len(2 * frames - 1, real=True)
+    spectrum = scipy.fft.rfft(x, n=nfft, axis=-1, workers=-1)
+    power = spectrum.real**2 + spectrum.imag**2
+    auto = scipy.fft.irfft(power, n=nfft, axis=-1, workers=-1)[:, :frames]
+    origins = frames - np.arange(frames)
+    s2 = auto.reshape(n, dim, frames).sum(1) / origins
+    sq = (x**2).reshape(n, dim, frames).sum(1)  # [N, F]
+    head = np.concatenate([np.zeros((n, 1)), np.cumsum(sq, axis=1)], axis=1)
     # sum_{k < F-m} r(k)^2 + sum_{k >= m} r(k)^2
-    total = head[-1]
-    s1 = head[frames - np.arange(frames)] + (total - head[np.arange(frames)])
-    s1 = s1 / origins
-    return (s1 - 2 * s2).T
+    lag = np.arange(frames)
+    s1 = (head[:, frames - lag] + head[:, -1:] - head[:, lag]) / origins
+    return s1 - 2 * s2
 
 
 def mean_squared_displacement(
@@ -438,7 +441,8 @@ def self_intermediate_scattering(
                 for w in per_pair[: len(pairs)].T
             ]
         )
-    fs = sums / (origins[None] * len(qvecs) * counts[:, None])
+    # a label with no particles gets F_s = 0 rather than a division by zero
+    fs = sums / (origins[None] * len(qvecs) * np.maximum(counts, 1)[:, None])
     return SelfIntermediateScattering(
         lags=lags,
         fs=fs,

@@ -497,7 +497,8 @@ def pair_correlation(
 
     # frames per compiled call, so that no int32 bin count can overflow (one
     # bin of one frame holds at most N_a N_b pairs)
-    batch = int(max(1, min(num_frames, 64, _INT32_MAX // (n * n))))
+    largest = int(max(1, min(num_frames, 64, _INT32_MAX // (n * n))))
+    batch = -(-num_frames // -(-num_frames // largest))  # even batches, little padding
     counts = np.zeros(num_species * num_species * num_bins, np.int64)
     jbox = jnp.asarray(box, dtype)
     jitems = jnp.asarray(items)

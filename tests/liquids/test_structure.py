@@ -66,6 +66,18 @@ def test_matches_numpy_all_pairs_in_elongated_box(x64):
     assert np.abs(gr32.pair_counts - reference).sum() <= 4
 
 
+def test_frame_batches_count_every_frame_once(x64):
+    # 67 frames run as 2 compiled batches of 34 with one masked padding frame
+    rng = np.random.default_rng(6)
+    box = np.array([4.0, 4.0, 4.0])
+    species = (np.arange(20) % 2).astype(np.int32)
+    pos = random_points(rng, 67, 20, box)
+    gr = pair_correlation(pos, species, box, r_max=2.0, num_bins=5, dtype=jnp.float64)
+    reference = numpy_pair_counts(pos, species, box, gr.edges)
+    np.testing.assert_array_equal(gr.pair_counts, reference)
+    assert gr.num_frames == 67
+
+
 def test_cell_list_path_matches_numpy_in_2d(x64):
     rng = np.random.default_rng(3)
     box = np.array([20.0, 14.0])
