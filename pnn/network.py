@@ -18,17 +18,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import pydantic
 
+from landscape.config import FrozenConfig
 from landscape.validate import require_positive, require_positive_int
+from pnn.registry import build_substrate
 from pnn.substrate import Substrate
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AffineReadout", "DigitalActivation", "Network"]
+__all__ = [
+    "AffineReadout",
+    "DigitalActivation",
+    "Network",
+    "NetworkSpec",
+    "build_network",
+]
 
 Params = Any
 
@@ -221,3 +230,63 @@ class Network(Substrate):
         return tuple(
             layer.project(p) for layer, p in zip(self.layers, params, strict=True)
         )
+
+
+class NetworkSpec(FrozenConfig):
+    """A network of substrate layers, widths filled in from the data.
+
+    Attributes:
+        name: label in tables and files.
+        substrate: a substrate table (``kind`` plus its options) without
+            ``in_dim``/``out_dim``, which the study sets; each layer gets seed
+            ``substrate.seed + layer index``, so layers are different devices.
+        hidden: widths of the hidden substrate layers (``[]``: one layer).
+        activation: digital nonlinearity between substrate layers.
+        readout: end with a digital affine readout to the classes (the last
+            substrate layer then has width ``readout_width``).
+        readout_width: output width of the last substrate layer when
+            ``readout`` is true.
+        methods: restrict the study to these methods on this network
+            (``None``: every compatible method the study lists).
+    """
+
+    name: str
+    substrate: dict[str, Any]
+    hidden: list[pydantic.PositiveInt] = []
+    activation: Literal["relu", "tanh", "sigmoid"] = "relu"
+    readout: bool = False
+    readout_width: pydantic.PositiveInt = 16
+    methods: list[str] | None = None
+
+    @pydantic.field_validator("substrate")
+    @classmethod
+    def _no_widths(cls, table: dict[str, Any]) -> dict[str, Any]:
+        for key in ("in_dim", "out_dim"):
+            if key in table:
+                raise ValueError(f"{key!r} is set by the study; remove it")
+        if "kind" not in table:
+            raise ValueError("needs a 'kind' (the substrate type)")
+        return table
+
+    def layer_tables(self, in_dim: int, num_classes: int) -> list[dict[str, Any]]:
+        """The substrate table of every layer, widths and seeds filled in."""
+        last = self.readout_width if self.readout else num_classes
+        widths = [in_dim, *self.hidden, last]
+        seed = int(self.substrate.get("seed", 0))
+        return [
+            {**self.substrate, "in_dim": a, "out_dim": b, "seed": seed + i}
+            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+        ]
+
+
+def build_network(spec: NetworkSpec, in_dim: int, num_classes: int) -> Network:
+    """The :class:`Network` a spec describes for data of width ``in_dim``."""
+    layers = []
+    tables = spec.layer_tables(in_dim, num_classes)
+    for i, table in enumerate(tables):
+        layers.append(build_substrate(table))
+        if i < len(tables) - 1:
+            layers.append(DigitalActivation(table["out_dim"], spec.activation))
+    if spec.readout:
+        layers.append(AffineReadout(tables[-1]["out_dim"], num_classes))
+    return Network(layers)

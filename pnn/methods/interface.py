@@ -122,7 +122,9 @@ class TrainResult:
         history: per-epoch arrays ``epoch``, ``train_loss``,
             ``accuracy_model``, ``accuracy_physical`` (test accuracy on the
             digital model and on the physical system) and
-            ``physical_evaluations`` (cumulative at the end of the epoch).
+            ``physical_evaluations``, ``samples_seen`` (training samples
+            processed) and ``wall_time`` (seconds), all cumulative at the end
+            of the epoch.
         physical_evaluations: physical evaluations spent in training.
         wall_time: seconds spent training, compilation included.
         method: the method's name.

@@ -156,6 +156,8 @@ def train(
         "accuracy_model": [],
         "accuracy_physical": [],
         "physical_evaluations": [],
+        "samples_seen": [],
+        "wall_time": [],
     }
     start = time.perf_counter()
     for epoch in range(config.epochs):
@@ -171,6 +173,8 @@ def train(
         history["accuracy_model"].append(accuracy(model_scores, y_test))
         history["accuracy_physical"].append(accuracy(physical_scores, y_test))
         history["physical_evaluations"].append((epoch + 1) * evaluations_per_epoch)
+        history["samples_seen"].append((epoch + 1) * n_batches * batch)
+        history["wall_time"].append(time.perf_counter() - start)
         logger.info(
             "%s on %s: epoch %d loss %.4f acc model %.3f physical %.3f",
             method.name,
