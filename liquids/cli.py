@@ -21,7 +21,6 @@ def softness_command(
 
     from rich.console import Console
     from rich.logging import RichHandler
-    from rich.table import Table
 
     from landscape.config import ConfigError, load_config, parse_config
     from liquids.softness_study import SoftnessStudyConfig, run_study
@@ -50,6 +49,12 @@ def softness_command(
     except (ConfigError, ValueError, FileNotFoundError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2)
+    _print_softness(console, result)
+
+
+def _print_softness(console, result) -> None:
+    """The evidence table, training quality and correlations of a study."""
+    from rich.table import Table
 
     table = Table(title="tau_alpha and mean softness of species A")
     for col in (
