@@ -55,7 +55,13 @@ from liquids.weighted_gr import weight_function, weighted_integral
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SoftnessStudyConfig", "StateAnalysis", "StudyResult", "run_study"]
+__all__ = [
+    "SoftnessStudyConfig",
+    "StateAnalysis",
+    "StudyResult",
+    "demo_config",
+    "run_study",
+]
 
 Liquid = Literal["lj", "wca", "both"]
 
@@ -559,3 +565,23 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
         fig.tight_layout()
         fig.savefig(out / "vdos.png", dpi=120)
         plt.close(fig)
+
+
+def demo_config(sweep: str, out: str) -> SoftnessStudyConfig:
+    """The softness step of ``liquids demo``, sized for its short sweep.
+
+    The demo sweep records log-spaced frames in blocks of about 2 tau_alpha,
+    so its evenly spaced frames are far apart: p_hop uses a 2-frame window
+    there, a coarse mobility proxy rather than the hop indicator of a
+    production study (record linear frames spaced well below tau_alpha for
+    that).
+    """
+    return SoftnessStudyConfig(
+        files=(f"{sweep}/*.h5",),
+        out=out,
+        window=2,
+        min_per_class=10,
+        max_per_class=500,
+        folds=3,
+        vib_modes=5,
+    )
