@@ -230,6 +230,19 @@ class ResistorNetwork(EnergySubstrate):
             self.edge_drops(state),
         )
 
+    def kirchhoff_residual(self, params: Params, state: jax.Array) -> jax.Array:
+        """Largest current imbalance at a hidden node, ``[batch]``.
+
+        Zero (to rounding) at a converged free or clamped state; check it
+        outside ``jit`` when driving the diodes hard (large ``g_d / s``).
+        """
+        src, dst = self.edges
+        i = self.edge_currents(params, state).T
+        net = jax.ops.segment_sum(
+            jnp.concatenate([i, -i]), np.concatenate([src, dst]), self.num_nodes
+        ).T
+        return jnp.max(jnp.abs(net[:, self.hidden_nodes]), axis=-1, initial=0.0)
+
     def _currents(self, k: jax.Array, v: jax.Array) -> jax.Array:
         c = self.config
         s = c.diode_scale
@@ -313,6 +326,9 @@ class ResistorNetwork(EnergySubstrate):
                 )
                 hess = hess.at[:, out_local, out_local].add(beta)
             step = jnp.linalg.solve(hess, grad[..., None])[..., 0]
+            # Guard against exponential overshoot far from the solution; the
+            # clip is inactive once Newton converges.
+            step = jnp.clip(step, -4 * s, 4 * s) if g_d else step
             return p.at[:, free].add(-step)
 
         return jax.lax.fori_loop(0, steps, newton, state)

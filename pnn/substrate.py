@@ -213,7 +213,11 @@ class EnergySubstrate(CalibratedSubstrate):
     def nudged_state(
         self, params: Params, x: jax.Array, target: jax.Array, beta: float
     ) -> jax.Array:
-        """Ideal minimiser of ``E + beta C`` (``beta`` may be negative)."""
+        """Ideal minimiser of ``E + beta C``.
+
+        ``beta`` may be negative (centred EP) as long as ``E + beta C`` stays
+        convex, i.e. ``|beta|`` below the output nodes' stiffness.
+        """
 
     @abc.abstractmethod
     def clamped_state(

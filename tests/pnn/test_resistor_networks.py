@@ -43,6 +43,7 @@ def test_free_state_conserves_current_and_minimises_energy(x64, diode):
     settled = np.concatenate([net.hidden_nodes, net.output_nodes])
     imbalance = node_imbalance(net, params, state)
     np.testing.assert_allclose(imbalance[:, settled], 0.0, atol=1e-12)
+    assert float(net.kirchhoff_residual(params, state).max()) < 1e-12
     # The current leaving through the boundary nodes sums to zero.
     np.testing.assert_allclose(imbalance.sum(axis=1), 0.0, atol=1e-12)
     grad = jax.grad(lambda s: net.energy(params, s, x).sum())(state)
