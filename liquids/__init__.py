@@ -14,7 +14,7 @@ from liquids.dynamics import (
 )
 from liquids.features import AngularTerm, FeatureGrid, structure_functions
 from liquids.inherent import InherentStructures, quench
-from liquids.readers import read_gsd, read_lammps_dump
+from liquids.readers import read_any, read_gsd, read_lammps_dump
 from liquids.rearrangements import (
     HopIndicator,
     TrainingSet,
@@ -71,6 +71,7 @@ __all__ = [
     "diffusion_constant",
     "mean_squared_displacement",
     "pair_correlation",
+    "read_any",
     "read_gsd",
     "read_lammps_dump",
     "read_trajectory",

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from landscape.validate import require_positive
-from liquids.trajectory import Trajectory
+from liquids.trajectory import Trajectory, read_trajectory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_gsd", "read_lammps_dump"]
+__all__ = ["read_any", "read_gsd", "read_lammps_dump"]
 
 # LAMMPS coordinate columns, in the order of preference when several exist
 _LAMMPS_CONVENTIONS = {
@@ -291,3 +291,44 @@ def read_gsd(
         times=np.asarray(steps, np.float64) * timestep,
         velocities=np.asarray(velocities, dtype) if keep_velocities else None,
     )
+
+
+_SUFFIXES = {
+    ".h5": "glassland",
+    ".hdf5": "glassland",
+    ".gsd": "gsd",
+    ".lammpstrj": "lammps",
+    ".dump": "lammps",
+}
+
+
+def read_any(
+    path: str | os.PathLike, *, file_format: str = "auto", timestep: float = 1.0
+) -> Trajectory:
+    """Read a glassland HDF5 trajectory, a GSD file or a LAMMPS dump.
+
+    Args:
+        path: the file.
+        file_format: ``"glassland"``, ``"gsd"``, ``"lammps"`` or ``"auto"`` (from
+            the suffix: ``.h5/.hdf5``, ``.gsd``, ``.lammpstrj/.dump``).
+        timestep: MD time step for the GSD and LAMMPS readers (their files
+            store step numbers, not times).
+    """
+    path = Path(path)
+    choices = ("auto", "glassland", "gsd", "lammps")
+    if file_format not in choices:
+        raise ValueError(
+            f"file_format must be one of {list(choices)}, got {file_format!r}"
+        )
+    if file_format == "auto":
+        file_format = _SUFFIXES.get(path.suffix.lower(), "")
+        if not file_format:
+            raise ValueError(
+                f"cannot tell the format of {str(path)!r} from its suffix "
+                f"(known: {sorted(_SUFFIXES)}); pass file_format="
+            )
+    if file_format == "glassland":
+        return read_trajectory(path)
+    if file_format == "gsd":
+        return read_gsd(path, timestep=timestep)
+    return read_lammps_dump(path, timestep=timestep)

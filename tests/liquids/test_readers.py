@@ -174,3 +174,21 @@ def test_gsd_errors(tmp_path, paths):
         read_gsd(path)
     with pytest.raises(FileNotFoundError):
         read_gsd(tmp_path / "absent.gsd")
+
+
+def test_read_any_dispatches_on_suffix(tmp_path, paths):
+    from liquids.readers import read_any
+    from liquids.trajectory import write_trajectory
+
+    unwrapped, types, velocities = paths
+    dump = tmp_path / "run.dump"
+    write_dump(dump, unwrapped, types, velocities, "id type xu yu zu".split())
+    traj = read_any(dump, timestep=0.01)
+    write_trajectory(tmp_path / "run.h5", traj)
+    again = read_any(tmp_path / "run.h5")
+    np.testing.assert_array_equal(again.positions, traj.positions)
+    np.testing.assert_array_equal(again.images, traj.images)
+    write_gsd(tmp_path / "run.gsd", unwrapped, types)
+    assert read_any(tmp_path / "run.gsd").num_frames == 4
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        read_any(tmp_path / "run.xyz")
