@@ -106,3 +106,191 @@ def _print_softness(console, result) -> None:
             f"S) = {vib['corr_thermal']:.3f}"
         )
     console.print(f"results written to {result.out}")
+
+
+def _sweep_console():
+    import logging
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    console = Console()
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    return console
+
+
+def _run_sweep_with_progress(console, cfg, scheduler):
+    """Run a sweep with a rich progress bar over states; print the summary."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from liquids.sweep import run_sweep
+
+    states = cfg.states()
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"{len(states)} state points", total=len(states))
+
+        def done(index, info):
+            model, temp = states[index]
+            note = "existed" if info["skipped"] else f"{info['wall_time']:.0f} s"
+            bar.console.log(f"KA-{model.upper()} T={temp:g}: {info['path']} ({note})")
+            bar.advance(task)
+
+        result = run_sweep(cfg, scheduler=scheduler, on_state_done=done)
+    table = Table(title="KA liquids at density 1.2 (species A)")
+    for col in ("liquid", "T", "U/N", "P", "tau_alpha", "D"):
+        table.add_column(col, justify="right")
+    for row in result.rows:
+        table.add_row(
+            f"KA-{row['model'].upper()}",
+            f"{row['T']:.3f}",
+            f"{row['U_per_N']:.4f}",
+            f"{row['P']:.3f}",
+            f"{row['tau_alpha_A']:.4g}",
+            f"{row['D_A']:.4g}",
+        )
+    console.print(table)
+    console.print(f"files written to {result.out}/:")
+    for path in result.files:
+        console.print(f"  {path}")
+    return result
+
+
+@app.command("sweep")
+def sweep_command(
+    config: str = typer.Argument(..., help="TOML config (SweepConfig)"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address, or 'sync' (in process)"
+    ),
+    out: str = typer.Option(None, "--out", "-o", help="output folder"),
+) -> None:
+    """Simulate KA-LJ and KA-WCA over temperatures; summary table and figures.
+
+    A state whose trajectory exists is skipped; a killed state resumes from
+    its checkpoint.
+    """
+    from landscape.config import ConfigError, load_config, parse_config
+    from liquids.production import SimulationBlowup
+    from liquids.sweep import SweepConfig
+
+    console = _sweep_console()
+    try:
+        cfg = load_config(SweepConfig, config)
+        if out:
+            cfg = parse_config(SweepConfig, {**cfg.to_dict(), "out": out})
+        _run_sweep_with_progress(console, cfg, scheduler)
+    except (ConfigError, ValueError, FileNotFoundError, SimulationBlowup) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+
+
+@app.command("demo")
+def demo_command(
+    out: str = typer.Option("results/liquids", "--out", "-o", help="output folder"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address, or 'sync' (in process)"
+    ),
+) -> None:
+    """A short sweep (N = 500; T = 2.0, 1.0, 0.8; both liquids) and its summary."""
+    from liquids.production import SimulationBlowup
+    from liquids.sweep import demo_config
+
+    console = _sweep_console()
+    try:
+        # Step 1: simulate both liquids and summarise (trajectories, CSV, figures).
+        console.rule("liquids demo, step 1: simulate KA-LJ and KA-WCA")
+        _run_sweep_with_progress(console, demo_config(f"{out}/sweep"), scheduler)
+    except (ValueError, FileNotFoundError, SimulationBlowup) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+
+    # Final step: softness and the weighted integral of g(r) on the sweep.
+    from liquids.softness_study import demo_config as softness_demo_config
+    from liquids.softness_study import run_study
+
+    console.rule("liquids demo, final step: softness on the demo sweep")
+    try:
+        config = softness_demo_config(f"{out}/sweep", f"{out}/softness")
+        result = run_study(config, progress=lambda m: console.log(m))
+    except ValueError as err:
+        console.print(f"[yellow]softness step skipped:[/yellow] {err}")
+        return
+    _print_softness(console, result)
+
+
+@app.command("analyze")
+def analyze_command(
+    path: str = typer.Argument(..., help="trajectory: .h5 (glassland), .gsd, dump"),
+    file_format: str = typer.Option(
+        "auto", "--format", help="auto, glassland, gsd or lammps"
+    ),
+    timestep: float = typer.Option(1.0, help="MD time step (GSD and LAMMPS files)"),
+    r_max: float = typer.Option(None, help="g(r) range; default min(5, L/2)"),
+    q: float = typer.Option(7.25, help="wave number of F_s(q, t)"),
+    out: str = typer.Option(None, "--out", "-o", help="HDF5 file for the results"),
+) -> None:
+    """g_ab(r), MSD, F_s(q, t), tau_alpha and D of one trajectory file."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from landscape.records import atomic_h5, write_config_attrs
+    from liquids.dynamics import (
+        diffusion_constant,
+        mean_squared_displacement,
+        self_intermediate_scattering,
+        tau_alpha,
+    )
+    from liquids.readers import read_any
+    from liquids.structure import pair_correlation
+
+    console = Console()
+    try:
+        traj = read_any(path, file_format=file_format, timestep=timestep)
+        console.print(repr(traj))
+        r_max = r_max or min(5.0, float(np.min(traj.box)) / 2)
+        gr = pair_correlation(traj, r_max=r_max, num_bins=int(r_max / 0.01))
+        msd = mean_squared_displacement(traj)
+        fs = self_intermediate_scattering(traj, q=q)
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2)
+
+    table = Table(title=f"{path}: species A = 0, B = 1, ...")
+    for col in ("species", "N", "g_aa peak (r)", "tau_alpha", "D"):
+        table.add_column(col)
+    for a, count in enumerate(msd.species_counts):
+        peak = int(np.argmax(gr.g[a, a]))
+        values = []
+        for func, args in (
+            (tau_alpha, (fs.lags, fs.fs[a])),
+            (diffusion_constant, (msd.lags, msd.msd[a], traj.dimension)),
+        ):
+            try:
+                values.append(f"{func(*args):.4g}")
+            except ValueError as err:
+                values.append("-")
+                console.print(f"species {a}: {err}")
+        table.add_row(
+            str(a), str(count), f"{gr.g[a, a, peak]:.3f} ({gr.r[peak]:.3f})", *values
+        )
+    console.print(table)
+    if out:
+        with atomic_h5(out) as f:
+            write_config_attrs(f, {"source": str(path), "r_max": r_max, "q": q})
+            for name, value in (
+                ("gr/r", gr.r),
+                ("gr/g", gr.g),
+                ("gr/pair_counts", gr.pair_counts),
+                ("msd/lags", msd.lags),
+                ("msd/msd", msd.msd),
+                ("fs/lags", fs.lags),
+                ("fs/fs", fs.fs),
+                ("fs/wavevectors", fs.wavevectors),
+            ):
+                f[name] = value
+        console.print(f"results written to {out}")
