@@ -14,7 +14,7 @@ def settings(layer, count, seed):
 
 
 def inputs(layer, seed):
-    return jax.random.uniform(jax.random.PRNGKey(seed), (48, layer.in_dim))
+    return jax.random.uniform(jax.random.PRNGKey(seed), (32, layer.in_dim))
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_fitted_calibration_reduces_the_gap_on_new_settings(config):
     train = measure(
         layer, settings(layer, 4, 0), inputs(layer, 1), jax.random.PRNGKey(2)
     )
-    fit = fit_twin(layer, train, TwinConfig(steps=300, learning_rate=2e-2))
+    fit = fit_twin(layer, train, TwinConfig(steps=150, learning_rate=3e-2))
     assert fit.loss[-1] < fit.loss[0]
     assert fit.error_after < 0.5 * fit.error_before
 
@@ -45,7 +45,7 @@ def test_fitted_calibration_reduces_the_gap_on_new_settings(config):
         layer, settings(layer, 2, 7), inputs(layer, 8), jax.random.PRNGKey(9)
     )
     assert twin_error(fit.twin, held_out) < 0.5 * twin_error(layer, held_out)
-    assert train.physical_evaluations == 4 * 48
+    assert train.physical_evaluations == 4 * 32
 
     # The twin is a substrate: same device, new model.
     params = layer.init(jax.random.PRNGKey(3))
@@ -63,7 +63,7 @@ def test_residual_network_fits_what_calibration_cannot():
     train = measure(
         layer, settings(layer, 4, 0), inputs(layer, 1), jax.random.PRNGKey(2)
     )
-    config = TwinConfig(steps=200, fit_calibration=False, residual_hidden=16)
+    config = TwinConfig(steps=100, fit_calibration=False, residual_hidden=16)
     fit = fit_twin(layer, train, config)
     assert fit.error_after < fit.error_before
 
