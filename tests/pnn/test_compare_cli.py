@@ -1,0 +1,122 @@
+"""The pnn compare study through its command line, on a tiny config."""
+
+import csv
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from landscape.config import ConfigError, parse_config
+from landscape.records import read_config_attrs
+from pnn.cli import app
+from pnn.compare import CompareConfig
+
+TINY = """
+datasets = ["digits"]
+seeds = 1
+training = { epochs = 2, batch_size = 256, learning_rate = 0.02 }
+
+[[networks]]
+name = "resistor"
+substrate = { kind = "resistor_network", hidden = 2 }
+methods = ["backprop", "physics_aware", "equilibrium", "coupled_learning",
+           "forward_forward"]
+
+[depth_sweep]
+depths = [1, 2]
+width = 4
+substrate = { kind = "resistor_network", hidden = 2 }
+epochs = 1
+
+[noise_sweep]
+enabled = false
+
+[cyclic_hessian]
+network = { name = "resistor", substrate = { kind = "resistor_network", hidden = 2 } }
+steps = 4
+record_every = 2
+lanczos_steps = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pnn_compare")
+    config = folder / "tiny.toml"
+    config.write_text(TINY)
+    out = folder / "out"
+    result = CliRunner().invoke(
+        app, ["compare", str(config), "--out", str(out), "--scheduler", "sync"]
+    )
+    return result, out
+
+
+def test_compare_writes_table_files_and_figures(tiny_run):
+    result, out = tiny_run
+    assert result.exit_code == 0, result.output
+    assert "test accuracy by method" in result.output
+    assert "compare.h5" in result.output
+    for name in ("accuracy_vs_evaluations", "accuracy_vs_depth", "cyclic_hessian"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+    with h5py.File(out / "compare.h5") as f:
+        config = read_config_attrs(f)
+        summary = {k: f["summary"][k][()] for k in f["summary"]}
+        methods = sorted(m.decode() for m in summary["method"])
+        # forward-forward cannot train an energy-based network: skipped
+        assert methods == sorted(
+            ["backprop", "physics_aware", "equilibrium", "coupled_learning"]
+        )
+        np.testing.assert_allclose(
+            summary["reality_gap"],
+            summary["accuracy_model_mean"] - summary["accuracy_physical_mean"],
+        )
+        run = f["pairs/digits/resistor/equilibrium/seed_0"]
+        assert run["accuracy_physical"].shape == (2,)
+        n_train = 1437 // 256 * 256
+        assert run.attrs["physical_evaluations"] == 2 * 2 * n_train
+        assert (
+            f["pairs/digits/resistor/backprop/seed_0"].attrs["physical_evaluations"]
+            == 0
+        )
+        assert f["depth_sweep/accuracy_physical"].shape == (2, 2, 1)
+        assert f["cyclic_hessian/top_eigenvalue"].shape == (2, 3)
+        assert "noise_sweep" not in f
+    assert config["seeds"] == 1
+    with (out / "compare.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(methods)
+    accuracies = [float(r["accuracy_physical_mean"]) for r in rows]
+    assert all(0.0 <= a <= 1.0 for a in accuracies)
+
+
+def test_bad_configs_fail_before_compilation(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seeds = 1\nlearning_rat = 0.1\n")
+    result = CliRunner().invoke(app, ["compare", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown key 'learning_rat'" in result.output
+    with pytest.raises(ConfigError, match="noise levels must lie in"):
+        parse_config(CompareConfig, {"noise_sweep": {"levels": [0.1, 1.5]}})
+    with pytest.raises(ConfigError, match="unknown key 'wavelength'"):
+        parse_config(
+            CompareConfig,
+            {
+                "networks": [
+                    {"name": "x", "substrate": {"kind": "crossbar", "wavelength": 1}}
+                ]
+            },
+        )
+    with pytest.raises(ConfigError, match="'in_dim' is set by the study"):
+        parse_config(
+            CompareConfig,
+            {
+                "networks": [
+                    {"name": "x", "substrate": {"kind": "crossbar", "in_dim": 3}}
+                ]
+            },
+        )
+    with pytest.raises(ConfigError, match="kind must be one of"):
+        parse_config(
+            CompareConfig, {"networks": [{"name": "x", "substrate": {"kind": "laser"}}]}
+        )
