@@ -39,6 +39,31 @@ production_time = 1.0
 block_steps = 50
 log_frames_per_block = 3
 """,
+    "03_softness": """
+sweep_dir = "sweep"
+out_dir = "softness"
+temperatures = [2.0, 1.5]
+num_particles = 64
+dim = 2
+equilibration_time = 0.2
+production_time = 4.0
+block_steps = 20
+log_frames_per_block = 2
+window = 2
+min_per_class = 2
+vibrations = False
+""",
+    "04_pnn_training": """
+methods = ["in_silico", "physics_aware"]
+hidden = [4]
+seeds = 1
+epochs = 1
+depths = [1]
+depth_methods = ["in_silico"]
+noise_levels = [0.0]
+noise_methods = ["in_silico"]
+cyclic_steps = 10
+""",
 }
 
 
