@@ -159,13 +159,17 @@ def _lag_groups(times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _species_mean(per_particle: np.ndarray, species: np.ndarray) -> np.ndarray:
-    """``[S, ...]`` mean over the particles of each species (axis 0 of input)."""
+    """``[S, ...]`` mean over the particles of each species (axis 0 of input).
+
+    A label with no particles gets zeros.
+    """
     num_species = int(species.max()) + 1
-    counts = np.bincount(species, minlength=num_species)
-    onehot = np.eye(num_species)[species].T  # [S, N]
-    flat = per_particle.reshape(per_particle.shape[0], -1)
-    out = onehot @ flat / np.maximum(counts, 1)[:, None]
-    return out.reshape((num_species,) + per_particle.shape[1:])
+    out = np.zeros((num_species,) + per_particle.shape[1:])
+    for a in range(num_species):
+        members = per_particle[species == a]
+        if len(members):
+            out[a] = members.mean(axis=0)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -189,8 +193,8 @@ def _msd_fft(pos: np.ndarray) -> np.ndarray:
     x = (pos - pos.mean(axis=0)).transpose(1, 2, 0).reshape(n * dim, frames)
     nfft = scipy.fft.next_fast_len(2 * frames - 1, real=True)
     spectrum = scipy.fft.rfft(x, n=nfft, axis=-1, workers=-1)
-    power = spectrum.real**2 + spectrum.imag**2
-    auto = scipy.fft.irfft(power, n=nfft, axis=-1, workers=-1)[:, :frames]
+    spectrum *= spectrum.conj()  # |X|^2, kept complex: irfft would copy a real one
+    auto = scipy.fft.irfft(spectrum, n=nfft, axis=-1, workers=-1)[:, :frames]
     origins = frames - np.arange(frames)
     s2 = auto.reshape(n, dim, frames).sum(1) / origins
     sq = (x**2).reshape(n, dim, frames).sum(1)  # [N, F]
