@@ -11,11 +11,14 @@ weights:
     \\delta_l = (B_l e) \\odot f'(a_l)
 
 For a physical layer the pre-activation ``a_l`` is not observable, so the
-local factor is taken from the digital model: the parameter update of layer
-``l`` is the VJP of ``f_m^l`` at its measured physical input with cotangent
-``B_l e`` (which equals ``delta_l`` times the layer's input for a dense layer
-``f(x W)``). The last layer gets the true error (``B_L`` is the identity).
-One physical query per sample per step supplies all layer inputs.
+local factor is taken from the digital model. Signals are applied per *block*
+(a layer with parameters plus the parameterless layers behind it, such as a
+crossbar and its digital activation; see ``Network.blocks``): the update of
+block ``l`` is the VJP of its digital model at its measured physical input
+with cotangent ``B_l e`` at the block output, which for ``f(x W)`` is exactly
+``delta_l`` times the input. The last block gets the true error (``B_L`` is
+the identity). One physical query per sample per step supplies all block
+inputs.
 """
 
 from __future__ import annotations
