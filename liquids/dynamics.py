@@ -73,6 +73,14 @@ class MeanSquaredDisplacement:
     species_counts: np.ndarray
     dimension: int
 
+    def __repr__(self) -> str:
+        return (
+            f"MeanSquaredDisplacement({self.lags.size} lags to "
+            f"t={float(self.lags[-1]):.4g}, species counts="
+            f"{self.species_counts.tolist()}, dim={self.dimension}, final MSD="
+            f"{np.round(self.msd[:, -1], 4).tolist()})"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class SelfIntermediateScattering:
@@ -93,6 +101,15 @@ class SelfIntermediateScattering:
     wavevectors: np.ndarray
     num_origins: np.ndarray
     species_counts: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"SelfIntermediateScattering(q={self.q:.4g}, "
+            f"{len(self.wavevectors)} wave vectors, {self.lags.size} lags to "
+            f"t={float(self.lags[-1]):.4g}, species counts="
+            f"{self.species_counts.tolist()}, final F_s="
+            f"{np.round(self.fs[:, -1], 4).tolist()})"
+        )
 
 
 # --------------------------------------------------------------------------

@@ -157,6 +157,14 @@ class StudyResult:
     vibrations: dict[str, dict]
     out: Path
 
+    def __repr__(self) -> str:
+        states = ", ".join(f"{r['model']} T={r['T']:g}" for r in self.table)
+        rho = {k: round(v, 3) for k, v in self.spearman.items()}
+        return (
+            f"StudyResult({self.out}: {len(self.table)} states [{states}], "
+            f"hyperplanes {sorted(self.hyperplanes)}, Spearman {rho})"
+        )
+
 
 def _expand(files: tuple[str, ...]) -> list[Path]:
     paths = []

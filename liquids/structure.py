@@ -82,6 +82,13 @@ class PairCorrelation:
     num_frames: int
     dimension: int
 
+    def __repr__(self) -> str:
+        return (
+            f"PairCorrelation(species counts={self.species_counts.tolist()}, "
+            f"{self.r.size} bins to r_max={float(self.edges[-1]):.4g}, "
+            f"frames={self.num_frames}, dim={self.dimension})"
+        )
+
     @property
     def num_species(self) -> int:
         return int(self.species_counts.shape[0])
