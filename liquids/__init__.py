@@ -14,6 +14,16 @@ from liquids.dynamics import (
 )
 from liquids.features import AngularTerm, FeatureGrid, structure_functions
 from liquids.inherent import InherentStructures, quench
+from liquids.integrators import MDState, md_integrator
+from liquids.potentials import (
+    KA_PARAMETERS,
+    KAPotential,
+    box_length,
+    ka_species,
+    kob_andersen,
+    pair_potential,
+)
+from liquids.production import RunResult, SimulationBlowup, run_state
 from liquids.readers import read_any, read_gsd, read_lammps_dump
 from liquids.rearrangements import (
     HopIndicator,
@@ -23,6 +33,7 @@ from liquids.rearrangements import (
     p_hop,
     training_set,
 )
+from liquids.simulation import MDConfig, frame_steps, initial_positions, minimize_fire
 from liquids.softness import (
     Hyperplane,
     fit_hyperplane,
@@ -36,6 +47,7 @@ from liquids.structure import (
     pair_correlation,
     structure_factor,
 )
+from liquids.sweep import SweepConfig, run_sweep, summarize_sweep
 from liquids.trajectory import Trajectory, read_trajectory, write_trajectory
 from liquids.weighted_gr import (
     mean_softness_from_pairs,
@@ -44,6 +56,24 @@ from liquids.weighted_gr import (
 )
 
 __all__ = [
+    "KA_PARAMETERS",
+    "KAPotential",
+    "MDConfig",
+    "MDState",
+    "RunResult",
+    "SimulationBlowup",
+    "SweepConfig",
+    "box_length",
+    "frame_steps",
+    "initial_positions",
+    "ka_species",
+    "kob_andersen",
+    "md_integrator",
+    "minimize_fire",
+    "pair_potential",
+    "run_state",
+    "run_sweep",
+    "summarize_sweep",
     "AngularTerm",
     "FeatureGrid",
     "HopIndicator",
