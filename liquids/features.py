@@ -180,15 +180,22 @@ def _neighbour_list(position, box, cutoff: float, capacity: int):
 
     Candidates are all pairs (O(N^2) per frame, cheap below a few thousand
     particles); the first ``capacity`` neighbours (by index) inside the cutoff
-    are kept and ``occupancy`` reports the largest true count, so an
-    overflow (``occupancy > capacity``) is detected by the caller.
+    are kept, compacted with a running count and one scatter, and
+    ``occupancy`` reports the largest true count, so an overflow
+    (``occupancy > capacity``) is detected by the caller.
     """
     n = position.shape[0]
     d = jax.vmap(jax.vmap(_displacement(box), (None, 0)), (0, None))(position, position)
     inside = (jnp.sum(d**2, axis=-1) < cutoff**2) & ~jnp.eye(n, dtype=bool)
-    order = jax.lax.top_k(inside.astype(jnp.int8), capacity)[1]
-    found = jnp.take_along_axis(inside, order, axis=1)
-    return jnp.where(found, order, n), jnp.max(jnp.sum(inside, axis=1))
+    slot = jnp.cumsum(inside, axis=1) - 1
+    slot = jnp.where(inside & (slot < capacity), slot, capacity)  # spill column
+    rows = jnp.arange(n)[:, None]
+    idx = (
+        jnp.full((n, capacity + 1), n)
+        .at[rows, slot]
+        .set(jnp.broadcast_to(jnp.arange(n), (n, n)))
+    )
+    return idx[:, :capacity], jnp.max(jnp.sum(inside, axis=1))
 
 
 def _frame_features(position, idx, onehot, grid: FeatureGrid, box):
