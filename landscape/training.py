@@ -395,6 +395,8 @@ def _train(config, out_path, on_record, resume) -> TrainResult:
         records = RunRecords.read(out_path)
         records.truncate(start)
         logger.info("resuming %s from step %d", out_path, start)
+    elif ckpt.exists():  # a stale checkpoint must not be resumed later
+        ckpt.unlink()
 
     def write(status: str, step: int) -> None:
         extra = dict(attrs, status=status, completed_steps=step)
