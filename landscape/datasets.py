@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["DATASETS", "Dataset", "digits", "load_dataset", "mnist1d", "spiral"]
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class Dataset:
     """A train/test split of a classification problem.
 
