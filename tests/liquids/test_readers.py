@@ -192,3 +192,25 @@ def test_read_any_dispatches_on_suffix(tmp_path, paths):
     assert read_any(tmp_path / "run.gsd").num_frames == 4
     with pytest.raises(ValueError, match="cannot tell the format"):
         read_any(tmp_path / "run.xyz")
+
+
+def test_analyze_command_reads_a_dump_and_writes_results(tmp_path, paths):
+    import h5py
+    from typer.testing import CliRunner
+
+    from liquids.cli import app
+    from liquids.dynamics import mean_squared_displacement
+
+    unwrapped, types, velocities = paths
+    dump = tmp_path / "run.lammpstrj"
+    write_dump(dump, unwrapped, types, velocities, "id type xu yu zu".split())
+    out = tmp_path / "analysis.h5"
+    result = CliRunner().invoke(app, ["analyze", str(dump), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "tau_alpha" in result.output
+    expected = mean_squared_displacement(read_lammps_dump(dump))
+    with h5py.File(out) as f:
+        np.testing.assert_allclose(f["msd/msd"][()], expected.msd)
+        assert f["gr/g"].shape[:2] == (2, 2)
+    missing = CliRunner().invoke(app, ["analyze", str(tmp_path / "none.gsd")])
+    assert missing.exit_code == 2
