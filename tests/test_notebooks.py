@@ -18,6 +18,19 @@ from nbclient import NotebookClient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+#: one tiny KA sweep shared by notebooks 02 and 03 (03 reuses 02's files when
+#: both run in one process, and simulates them itself otherwise)
+TINY_SWEEP = """
+sweep_dir = {sweep!r}
+temperatures = [2.0, 1.5]
+num_particles = 64
+dim = 2
+equilibration_time = 0.2
+production_time = 10.0
+block_steps = 100
+log_frames_per_block = 3
+"""
+
 #: tiny configurations injected after each notebook's parameters cell
 TINY = {
     "01_cyclic_loss_spectra": """
@@ -29,42 +42,29 @@ num_steps = 40
 record_every = 10
 ntk_subset = 5
 """,
-    "02_lj_vs_wca": """
-sweep_dir = "sweep"
-temperatures = [2.0]
-num_particles = 64
-dim = 2
-equilibration_time = 0.2
-production_time = 1.0
-block_steps = 50
-log_frames_per_block = 3
-""",
-    "03_softness": """
-sweep_dir = "sweep"
+    "02_lj_vs_wca": TINY_SWEEP,
+    "03_softness": TINY_SWEEP
+    + """
 out_dir = "softness"
-temperatures = [2.0, 1.5]
-num_particles = 64
-dim = 2
-equilibration_time = 0.2
-production_time = 4.0
-block_steps = 20
-log_frames_per_block = 2
 window = 2
+p_c = 0.2
+p_low = 0.05
 min_per_class = 2
 vibrations = False
 """,
     "04_pnn_training": """
-methods = ["in_silico", "physics_aware"]
+methods = ["in_silico"]
 hidden = [4]
 seeds = 1
 epochs = 1
-depths = [1]
-depth_methods = ["in_silico"]
-noise_levels = [0.0]
-noise_methods = ["in_silico"]
-cyclic_steps = 10
+side_studies = False
 """,
 }
+
+
+@pytest.fixture(scope="module")
+def shared_sweep(tmp_path_factory):
+    return tmp_path_factory.mktemp("sweep")
 
 
 def _notebooks() -> list[Path]:
@@ -92,15 +92,16 @@ def test_notebook_is_stored_clean(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_and_draws(path, tmp_path):
+def test_notebook_runs_and_draws(path, tmp_path, shared_sweep):
     book = nbformat.read(path, as_version=4)
     index = next(
         i
         for i, cell in enumerate(book.cells)
         if "parameters" in cell.metadata.get("tags", [])
     )
+    tiny = TINY[path.stem].format(sweep=str(shared_sweep)).strip()
     injected = nbformat.v4.new_code_cell(
-        "# injected by tests/test_notebooks.py\n" + TINY[path.stem].strip()
+        "# injected by tests/test_notebooks.py\n" + tiny
     )
     injected.metadata["tags"] = ["injected-parameters"]
     book.cells.insert(index + 1, injected)
