@@ -195,6 +195,7 @@ def fit_hyperplane(
     folds: int = 5,
     test_fraction: float = 0.2,
     seed: int = 0,
+    min_feature_std: float = 1e-3,
 ) -> Hyperplane:
     """Fit one linear SVM per species present in ``species``.
 
@@ -208,6 +209,8 @@ def fit_hyperplane(
         folds: stratified cross-validation folds.
         test_fraction: held-out fraction for the quality numbers.
         seed: seed of the splits.
+        min_feature_std: features whose training standard deviation is at or
+            below this are left out (weight 0, scale 1).
 
     Returns:
         :class:`Hyperplane` with quality numbers per species.
@@ -254,11 +257,17 @@ def fit_hyperplane(
             {"linearsvc__C": list(c_values)},
             cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
         )
-        search.fit(x_tr, y_tr)
+        # Shells no pair ever reaches (std ~ 0) would get huge raw weights
+        # w / s; they are left out of the fit and get weight 0.
+        keep = x_tr.std(axis=0) > min_feature_std
+        search.fit(x_tr[:, keep], y_tr)
         scaler, svm = search.best_estimator_[0], search.best_estimator_[1]
+        mean, scale = x_tr.mean(axis=0), np.ones(x.shape[1])
+        mean[keep], scale[keep] = scaler.mean_, scaler.scale_
+        w = np.zeros(x.shape[1])
         norm = float(np.linalg.norm(svm.coef_[0]))
-        w, b = svm.coef_[0] / norm, float(svm.intercept_[0]) / norm
-        s_te = ((x_te - scaler.mean_) / scaler.scale_) @ w + b
+        w[keep], b = svm.coef_[0] / norm, float(svm.intercept_[0]) / norm
+        s_te = ((x_te - mean) / scale) @ w + b
         quality = SoftnessQuality(
             C=float(search.best_params_["linearsvc__C"]),
             cv_accuracy=float(search.best_score_),
@@ -268,7 +277,7 @@ def fit_hyperplane(
             n_test=int(y_te.size),
         )
         logger.info("species %d: %s", s, quality)
-        rows.append((int(s), scaler.mean_, scaler.scale_, w, b, quality))
+        rows.append((int(s), mean, scale, w, b, quality))
     return Hyperplane(
         grid=grid,
         central=np.array([r[0] for r in rows], dtype=np.int32),

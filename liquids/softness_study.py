@@ -69,7 +69,7 @@ Liquid = Literal["lj", "wca", "both"]
 class GridConfig(FrozenConfig):
     """Shells of the radial structure functions (sigma_AA units)."""
 
-    mu_min: float = pydantic.Field(0.4, ge=0)
+    mu_min: float = pydantic.Field(0.6, ge=0)
     mu_max: float = pydantic.Field(2.4, gt=0)
     step: float = pydantic.Field(0.1, gt=0)
     delta: float = pydantic.Field(0.1, gt=0)

@@ -126,3 +126,13 @@ def test_arrhenius_fit_recovers_barriers_of_exact_rates():
     fit_e, fit_sigma = _arrhenius(temps, p_r)
     np.testing.assert_allclose(fit_e, delta_e, rtol=1e-10)
     np.testing.assert_allclose(fit_sigma, sigma, rtol=1e-10)
+
+
+def test_dead_shell_gets_zero_weight(data):
+    x, labels, species, _ = data
+    x = x.copy()
+    x[:, 0] = 1e-9 * np.arange(len(x))  # a shell that no pair reaches
+    hp = fit_hyperplane(x, labels, species, GRID, c_values=(1.0,), seed=1)
+    np.testing.assert_array_equal(hp.weights[:, 0], 0.0)
+    np.testing.assert_array_equal(hp.scale[:, 0], 1.0)
+    assert np.all(np.abs(hp.raw_weights()) < 1e3)
