@@ -481,7 +481,9 @@ def pair_correlation(
     num_species = int(species.max()) + 1
 
     grid, ids = _choose_grid(pos, box, r_max)
-    occupancy = grid.occupancy
+    # slots per cell, rounded up to a multiple of 4 so that frames of similar
+    # systems (a temperature sweep) share one compiled histogram
+    occupancy = -(-grid.occupancy // 4) * 4
     stencil_size = grid.stencil.shape[1]
     per_row = stencil_size * occupancy  # candidates of one row particle
     rows = min(occupancy, max(8, _PAIRS_PER_STEP // per_row))
