@@ -33,6 +33,7 @@ from liquids.rearrangements import (
     p_hop,
     training_set,
 )
+from liquids.scattering import StructureFactor, structure_factor
 from liquids.simulation import MDConfig, frame_steps, initial_positions, minimize_fire
 from liquids.softness import (
     Hyperplane,
@@ -41,12 +42,7 @@ from liquids.softness import (
     save_hyperplane,
     softness,
 )
-from liquids.structure import (
-    PairCorrelation,
-    StructureFactor,
-    pair_correlation,
-    structure_factor,
-)
+from liquids.structure import PairCorrelation, pair_correlation
 from liquids.sweep import SweepConfig, run_sweep, summarize_sweep
 from liquids.trajectory import Trajectory, read_trajectory, write_trajectory
 from liquids.weighted_gr import (

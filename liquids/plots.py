@@ -1,9 +1,10 @@
 """Plots of structure and dynamics results, one function per quantity.
 
-Each function takes a result object from :mod:`liquids.structure` or
-:mod:`liquids.dynamics` and an optional matplotlib ``ax``; without one it
-draws on a new :class:`matplotlib.figure.Figure` (no pyplot global state, so
-this works headless). Each returns the ``ax`` it drew on. Species are
+Each function takes a result object from :mod:`liquids.structure`,
+:mod:`liquids.scattering` or :mod:`liquids.dynamics` and an optional
+matplotlib ``ax``; without one it draws on a new
+:class:`matplotlib.figure.Figure` (no pyplot global state, so this works
+headless). Each returns the ``ax`` it drew on. Species are
 labelled ``A, B, ...`` in label order.
 """
 
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from liquids.dynamics import MeanSquaredDisplacement, SelfIntermediateScattering
-from liquids.structure import PairCorrelation, StructureFactor
+from liquids.scattering import StructureFactor
+from liquids.structure import PairCorrelation
 
 __all__ = [
     "plot_mean_squared_displacement",

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from liquids.structure import pair_correlation, structure_factor
+from liquids.scattering import structure_factor
+from liquids.structure import pair_correlation
 from liquids.trajectory import Trajectory
 
 
