@@ -24,6 +24,7 @@ from pnn.methods.interface import (
     MethodConfig,
     TrainResult,
     check_compatible,
+    get_method,
 )
 from pnn.network import Network
 
@@ -87,6 +88,9 @@ def _compiled_scores(method: Method, network: Network, config: MethodConfig):
     return _build_scores(method, network, config)
 
 
+_SCORING_CONFIG = MethodConfig(method="backprop")
+
+
 def _build_scores(method: Method, network: Network, config: MethodConfig):
     @jax.jit
     def scores(params, aux, x, key):
@@ -144,7 +148,12 @@ def train(
         scores_fn = _build_scores(method, network, config)
     else:
         epoch_fn, optimizer = _compiled_epoch(*cache)
-        scores_fn = _compiled_scores(*cache)
+        if type(method).scores is Method.scores:
+            # the default scores ignore the method and its config: share them
+            scorer = get_method("backprop")
+            scores_fn = _compiled_scores(scorer, network, _SCORING_CONFIG)
+        else:
+            scores_fn = _compiled_scores(*cache)
     opt_state = optimizer.init(params)
 
     batch = config.batch_size
