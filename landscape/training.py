@@ -88,6 +88,19 @@ class TrainResult:
     num_params: int
     resumed_from: int | None
 
+    def __repr__(self) -> str:
+        steps = self.records.get("step", np.zeros(0))
+        acc = [
+            float(self.records[k][-1]) if len(steps) else float("nan")
+            for k in ("train_accuracy", "test_accuracy")
+        ]
+        return (
+            f"TrainResult({self.path}, {len(steps)} records to step "
+            f"{int(steps[-1]) if len(steps) else 0}, {self.num_params} params, "
+            f"final train/test accuracy {acc[0]:.3f}/{acc[1]:.3f}, "
+            f"resumed_from={self.resumed_from})"
+        )
+
 
 def checkpoint_path(out_path: str | os.PathLike) -> Path:
     """The checkpoint file beside a run file: ``RUN.h5 -> RUN.ckpt``."""
