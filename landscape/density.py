@@ -72,6 +72,14 @@ class SpectralDensity(NamedTuple):
     sigma: float
     num_steps: np.ndarray
 
+    def __repr__(self) -> str:
+        probes, steps = np.shape(self.nodes)
+        return (
+            f"SpectralDensity({probes} probes x {steps} Lanczos steps, nodes in "
+            f"[{float(np.min(self.nodes)):.4g}, {float(np.max(self.nodes)):.4g}], "
+            f"grid of {np.size(self.grid)}, sigma={self.sigma:.3g})"
+        )
+
     def moment(self, power: int) -> float:
         """Quadrature estimate of :math:`\\frac{1}{d}\\mathrm{tr}(A^p)`.
 

@@ -63,6 +63,14 @@ class Eigenpairs(NamedTuple):
     residuals: Float[Array, " n"]
     num_matvecs: int
 
+    def __repr__(self) -> str:
+        values = np.round(np.asarray(self.values, np.float64), 6).tolist()
+        worst = float(np.max(np.asarray(self.residuals))) if len(values) else 0.0
+        return (
+            f"Eigenpairs(values={values}, max residual {worst:.2e}, "
+            f"{self.num_matvecs} matvecs)"
+        )
+
 
 def default_num_steps(k: int, dim: int) -> int:
     """Lanczos steps used when none are given: ``min(dim, max(2k + 20, 3k))``."""

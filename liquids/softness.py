@@ -108,6 +108,16 @@ class Hyperplane:
     intercept: np.ndarray
     quality: tuple[SoftnessQuality, ...] = ()
 
+    def __repr__(self) -> str:
+        quality = ", ".join(
+            f"species {int(c)}: C={q.C:g}, held-out accuracy {q.test_accuracy:.3f}"
+            for c, q in zip(self.central, self.quality, strict=False)
+        )
+        return (
+            f"Hyperplane(central species {np.asarray(self.central).tolist()}, "
+            f"{self.grid.num_features} features" + (f"; {quality})" if quality else ")")
+        )
+
     def __post_init__(self) -> None:
         c, d = len(self.central), self.grid.num_features
         for name in ("mean", "scale", "weights"):
