@@ -592,4 +592,5 @@ def demo_config(sweep: str, out: str) -> SoftnessStudyConfig:
         max_per_class=500,
         folds=3,
         vib_modes=5,
+        max_frames=100,
     )
