@@ -45,6 +45,7 @@ from pnn.substrate import (
     SubstrateConfig,
     jit_method,
     resolve_dtype,
+    standard_normal,
     unit_interval,
 )
 
@@ -159,7 +160,7 @@ def flicker_noise(
     Returns:
         ``[num_samples, *shape]``.
     """
-    white = jax.random.normal(key, (num_samples, *shape), dtype)
+    white = standard_normal(key, (num_samples, *shape), dtype)
     if num_samples < 2 or exponent == 0:
         return white
     freq = np.fft.rfftfreq(num_samples)
@@ -234,7 +235,7 @@ class Crossbar(CalibratedSubstrate):
 
     def init(self, key: jax.Array) -> Params:
         std = self.config.init_scale / np.sqrt(self.in_dim)
-        weight = std * jax.random.normal(key, (self.in_dim, self.out_dim), self.dtype)
+        weight = std * standard_normal(key, (self.in_dim, self.out_dim), self.dtype)
         params = {
             "weight": jnp.clip(weight, -self.config.weight_max, self.config.weight_max)
         }
@@ -300,7 +301,7 @@ class Crossbar(CalibratedSubstrate):
 
         targets = jnp.stack(self.conductances(params))
         window = c.g_max - c.g_min
-        programmed = targets + c.programming_noise * window * jax.random.normal(
+        programmed = targets + c.programming_noise * window * standard_normal(
             k_prog, targets.shape, dtype
         )
         programmed = jnp.clip(programmed, c.g_min, c.g_max)

@@ -48,6 +48,7 @@ from pnn.substrate import (
     SubstrateConfig,
     jit_method,
     resolve_dtype,
+    standard_normal,
     unit_interval,
 )
 
@@ -317,13 +318,13 @@ class Interferometer(CalibratedSubstrate):
         shape = params["theta"].shape
         theta = self.driven_phases(params["theta"])
         phi = self.driven_phases(params["phi"])
-        theta = theta + c.phase_noise * jax.random.normal(k_theta, shape, dtype)
-        phi = phi + c.phase_noise * jax.random.normal(k_phi, shape, dtype)
+        theta = theta + c.phase_noise * standard_normal(k_theta, shape, dtype)
+        phi = phi + c.phase_noise * standard_normal(k_phi, shape, dtype)
         splitting = jnp.asarray(self._device["splitting"], dtype)
 
         intensity = self._intensities(params, x, splitting, theta, phi)
-        shot = jax.random.normal(k_shot, intensity.shape, dtype)
-        dark = jax.random.normal(k_dark, intensity.shape, dtype)
+        shot = standard_normal(k_shot, intensity.shape, dtype)
+        dark = standard_normal(k_dark, intensity.shape, dtype)
         return (
             intensity
             + c.shot_noise * jnp.sqrt(jnp.maximum(intensity, 0.0)) * shot

@@ -43,6 +43,7 @@ from pnn.substrate import (
     SubstrateConfig,
     jit_method,
     resolve_dtype,
+    standard_normal,
     unit_interval,
 )
 
@@ -134,7 +135,7 @@ class OscillatorLayer(CalibratedSubstrate):
         std = self.config.init_scale / np.sqrt(self.in_dim)
         shape = (self.in_dim, self.out_dim)
         return {
-            "weight": std * jax.random.normal(key, shape, self.dtype),
+            "weight": std * standard_normal(key, shape, self.dtype),
             "bias": jnp.zeros(self.out_dim, self.dtype),
         }
 
@@ -183,6 +184,6 @@ class OscillatorLayer(CalibratedSubstrate):
 
     @jit_method
     def physical(self, params: Params, x: jax.Array, key: jax.Array) -> jax.Array:
-        noisy = x + self.config.input_noise * jax.random.normal(key, x.shape, x.dtype)
+        noisy = x + self.config.input_noise * standard_normal(key, x.shape, x.dtype)
         device = jax.tree.map(lambda a: jnp.asarray(a, x.dtype), self._device)
         return self.calibrated_model(params, noisy, device)

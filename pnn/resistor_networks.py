@@ -53,6 +53,7 @@ from pnn.substrate import (
     SubstrateConfig,
     jit_method,
     resolve_dtype,
+    standard_normal,
     unit_interval,
 )
 
@@ -380,7 +381,7 @@ class ResistorNetwork(EnergySubstrate):
         return self._conductance(params, gain)
 
     def _measure(self, state: jax.Array, key: jax.Array) -> jax.Array:
-        noise = jax.random.normal(key, state.shape, state.dtype)
+        noise = standard_normal(key, state.shape, state.dtype)
         measured = state + self.config.read_noise * noise
         # Boundary pressures are imposed, not measured.
         boundary = self.boundary_nodes
