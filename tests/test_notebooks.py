@@ -47,9 +47,10 @@ ntk_subset = 5
     + """
 out_dir = "softness"
 window = 2
-p_c = 0.2
-p_low = 0.05
+p_c = 0.08
+p_low = 0.02
 min_per_class = 2
+folds = 2
 vibrations = False
 """,
     "04_pnn_training": """
