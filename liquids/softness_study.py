@@ -368,12 +368,19 @@ def run_study(cfg: SoftnessStudyConfig, progress=None) -> StudyResult:
     states.sort(key=lambda s: (s.model, s.temperature))
 
     hyperplanes = {}
-    for name in ("lj", "wca", "both"):
+    for name in ("both", "lj", "wca"):
         chosen = [st for st in states if name in ("both", st.model)]
         if not chosen:
             continue
         say(f"training softness on {name}")
-        x, y, s = _pooled_training(chosen, cfg, name)
+        try:
+            x, y, s = _pooled_training(chosen, cfg, name)
+        except ValueError as err:
+            if name == "both":
+                raise
+            # One liquid alone may be too quiet; the joint weights still work.
+            logger.warning("no %s-only hyperplane: %s", name, err)
+            continue
         hyperplanes[name] = fit_hyperplane(
             x, y, s, grid, c_values=cfg.c_values, folds=cfg.folds, seed=cfg.seed
         )
