@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pnn.methods.equilibrium import ENERGY_REQUIREMENT
 from pnn.methods.interface import Method, MethodConfig, register
 from pnn.network import Network
 
@@ -108,10 +109,7 @@ class CoupledLearning(Method):
 
     name = "coupled_learning"
     evaluations_per_sample = 2
-    requirement = (
-        "an energy-based substrate (energy_based=True, e.g. a resistor/flow "
-        "network) as the network's only layer"
-    )
+    requirement = ENERGY_REQUIREMENT
 
     def supports(self, network: Network) -> bool:
         return network.energy_based

@@ -28,11 +28,26 @@ import jax.numpy as jnp
 
 from pnn.methods.interface import Method, MethodConfig, register
 from pnn.network import Network
-from pnn.substrate import Substrate
+from pnn.registry import SUBSTRATES
+from pnn.substrate import EnergySubstrate, Substrate
 
-__all__ = ["EquilibriumPropagation", "equilibrium_gradient", "energy_layer"]
+__all__ = [
+    "ENERGY_REQUIREMENT",
+    "EquilibriumPropagation",
+    "energy_layer",
+    "equilibrium_gradient",
+]
 
 Params = Any
+
+#: what EP and coupled learning need, with the substrate kinds that offer it
+ENERGY_REQUIREMENT = (
+    "an energy-based substrate (energy_based=True) as the network's only layer; "
+    "valid substrates for it: "
+    + str(
+        sorted(k for k, (_, c) in SUBSTRATES.items() if issubclass(c, EnergySubstrate))
+    )
+)
 
 
 def energy_layer(network: Network) -> Substrate:
@@ -93,10 +108,7 @@ class EquilibriumPropagation(Method):
 
     name = "equilibrium"
     evaluations_per_sample = 2
-    requirement = (
-        "an energy-based substrate (energy_based=True, e.g. a resistor/flow "
-        "network) as the network's only layer"
-    )
+    requirement = ENERGY_REQUIREMENT
 
     def supports(self, network: Network) -> bool:
         return network.energy_based
