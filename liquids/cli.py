@@ -120,6 +120,12 @@ def _sweep_console():
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
+    # Dask's own chatter (nannies, workers, dashboard, killing idle workers at
+    # shutdown) is not the user's business; a failed job raises anyway. Its
+    # loggers get their levels when distributed is imported, so import first.
+    import distributed  # noqa: F401
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     return console
 
 

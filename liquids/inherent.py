@@ -7,7 +7,9 @@ FIRE (Bitzek et al., PRL 97, 170201 (2006); jax-md's ``fire_descent``) inside
 one jitted ``lax.while_loop`` that stops when the largest force component is
 below ``force_tol`` or after ``max_steps``. The neighbour list is updated at
 every step; an overflow stops the loop, and the frame is redone with a
-reallocated list outside jit.
+reallocated list outside jit. This is the package's one FIRE minimiser:
+:func:`liquids.simulation.minimize_fire` (the relaxation of an MD start) is a
+thin call of :func:`quench`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import minimize
 
-from landscape.validate import require_positive, require_positive_int
+from landscape.validate import require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class InherentStructures:
         max_force: ``[frames]`` largest force component left.
         steps: ``[frames]`` FIRE steps taken.
         converged: ``[frames]`` ``max_force < force_tol``.
+        neighbor_reallocations: neighbour-list overflows recovered from.
     """
 
     positions: np.ndarray
@@ -46,6 +49,7 @@ class InherentStructures:
     max_force: np.ndarray
     steps: np.ndarray
     converged: np.ndarray
+    neighbor_reallocations: int = 0
 
 
 @functools.partial(
@@ -95,7 +99,7 @@ def quench(
             starting configurations (wrapped or unwrapped).
         force_tol: stop when every force component is below this (LJ units;
             float32 rarely gets below ~1e-4, use float64 for tight minima).
-        max_steps: FIRE step limit per frame.
+        max_steps: FIRE step limit per frame (0 only evaluates the start).
         dt_start: initial FIRE time step.
         dt_max: largest FIRE time step.
         dtype: float dtype of the minimisation.
@@ -105,7 +109,10 @@ def quench(
         raised, and logged.
     """
     require_positive("force_tol", force_tol)
-    max_steps = require_positive_int("max_steps", max_steps)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
+        raise TypeError(f"max_steps must be an int, got {max_steps!r}")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     require_positive("dt_start", dt_start)
     require_positive("dt_max", dt_max)
     positions = np.asarray(positions)
@@ -120,14 +127,17 @@ def quench(
     frames = jnp.asarray(np.mod(positions, box), dtype)
     options = dict(max_steps=max_steps, dt_start=dt_start, dt_max=dt_max)
     tol = jnp.asarray(force_tol, dtype)
-    neighbors = potential.neighbor_fn.allocate(frames[0])
-    out = []
+    allocate = getattr(potential, "allocate", potential.neighbor_fn.allocate)
+    neighbors = allocate(frames[0])
+    out, reallocations = [], 0
     for t, start in enumerate(frames):
-        for _ in range(3):
+        for attempt in range(4):
             result = _fire(potential, start, neighbors, tol, **options)
             if not bool(result[-1]):
                 break
-            neighbors = potential.neighbor_fn.allocate(result[0], extra_capacity=16)
+            reallocations += 1
+            neighbors = allocate(result[0], extra_capacity=16 * 2**attempt)
+            logger.info("FIRE: neighbour list overflowed in frame %d; redone", t)
         else:
             raise RuntimeError(f"neighbour list kept overflowing in frame {t}")
         out.append([np.asarray(x) for x in result[:4]])
@@ -145,4 +155,4 @@ def quench(
         len(out),
         steps.mean(),
     )
-    return InherentStructures(pos, energy, max_force, steps, converged)
+    return InherentStructures(pos, energy, max_force, steps, converged, reallocations)

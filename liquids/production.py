@@ -128,10 +128,10 @@ def _phases(cfg: MDConfig) -> list[_Phase]:
 
 
 def _frames_per_chunk(cfg: MDConfig) -> int:
-    per_block = (
-        len(frame_steps(cfg.block_steps, cfg.block_steps, cfg.log_frames_per_block)) - 1
-    )
-    return per_block * cfg.blocks_per_chunk
+    span = cfg.block_steps * cfg.blocks_per_chunk
+    per_block = len(frame_steps(span, cfg.block_steps, cfg.log_frames_per_block)) - 1
+    linear = -(-span // cfg.linear_frame_steps) if cfg.linear_frames else 0
+    return per_block + min(linear, cfg.linear_frames)
 
 
 def _make_chunk(potential: KAPotential, step_fn, skin: float, velocities: bool):
@@ -321,7 +321,13 @@ def run_state(
         if phases[0].ensemble == "nve":
             state = to_nve(state)
 
-    schedule = frame_steps(phases[-1].steps, cfg.block_steps, cfg.log_frames_per_block)
+    schedule = frame_steps(
+        phases[-1].steps,
+        cfg.block_steps,
+        cfg.log_frames_per_block,
+        cfg.linear_frame_steps,
+        cfg.linear_frames,
+    )
     increments = np.diff(schedule, prepend=0).astype(np.int32)
     steps_taken = 0
 

@@ -241,15 +241,19 @@ def evenly_spaced_frames(times: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
 
     p_hop needs evenly spaced frames. A trajectory recorded with log-spaced
     frames inside repeated blocks (``liquids.simulation.frame_steps``) holds
-    an evenly spaced subsequence at the block starts; this finds the smallest
-    spacing ``d`` such that every time ``t_0 + m d`` up to the end is present.
+    an evenly spaced subsequence at the block starts, and one with
+    ``linear_frames`` holds a run of softness-grade frames from the start.
+    For every candidate spacing ``d`` (the offsets from the first frame) this
+    counts the frames ``t_0 + m d``, ``m = 0, 1, ...`` present without a gap,
+    and returns the longest such run (the smaller spacing on a tie).
 
     Args:
         times: ``[frames]`` increasing frame times.
         rtol: relative tolerance on matching times.
 
     Returns:
-        ``[n]`` frame indices (all frames when they are already even).
+        ``[n]`` frame indices, ``n >= 2`` (all frames when they are already
+        even).
     """
     times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1 or times.size < 2:
@@ -258,10 +262,14 @@ def evenly_spaced_frames(times: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
         raise ValueError("times must be strictly increasing")
     offsets = times - times[0]
     tol = rtol * max(offsets[-1], 1.0)
+    best = np.array([0, 1])
     for spacing in offsets[1:]:
+        if (offsets[-1] / spacing) + 1 <= best.size:
+            break  # longer spacings cannot give a longer run
         wanted = spacing * np.arange(int(np.floor(offsets[-1] / spacing + 1e-9)) + 1)
-        where = np.searchsorted(offsets, wanted - tol)
-        where = np.minimum(where, offsets.size - 1)
-        if np.all(np.abs(offsets[where] - wanted) <= tol):
-            return where
-    return np.array([0, offsets.size - 1])
+        where = np.minimum(np.searchsorted(offsets, wanted - tol), offsets.size - 1)
+        hit = np.abs(offsets[where] - wanted) <= tol
+        run = int(np.argmin(hit)) if not hit.all() else hit.size
+        if run > best.size:
+            best = where[:run]
+    return best

@@ -12,7 +12,8 @@ The protocol (run by :func:`liquids.production.run_state`):
 1. start: a jittered simple-cubic (square) lattice with species placed at
    random (``start="random"``) or the plain lattice (``"lattice"``), so no two
    particles overlap;
-2. FIRE minimisation (:func:`minimize_fire`, jax-md's ``fire_descent``;
+2. FIRE minimisation (:func:`minimize_fire`, a call of
+   :func:`liquids.inherent.quench`: jax-md's ``fire_descent``;
    Bitzek et al., PRL 97, 170201 (2006)) to remove the worst contacts;
 3. optional melting at ``melt_temperature`` to forget the lattice;
 4. NVT equilibration at ``temperature``;
@@ -22,7 +23,6 @@ The protocol (run by :func:`liquids.production.run_state`):
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from typing import Literal
 
@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pydantic
-from jax_md import minimize
 
 from landscape.config import FrozenConfig
+from liquids.inherent import quench
 from liquids.potentials import (
     KA_PARAMETERS,
     KAPotential,
@@ -80,6 +80,11 @@ class MDConfig(FrozenConfig):
             this many steps, repeated (see :func:`frame_steps`).
         log_frames_per_block: log-spaced frames inside a block (0 = linear
             frames every ``block_steps``).
+        linear_frame_steps, linear_frames: softness-grade frames, added to
+            the log blocks: ``linear_frames`` frames every
+            ``linear_frame_steps`` steps from the start of production
+            (``linear_frames = 0``: none). p_hop and softness need evenly
+            spaced frames well below tau_alpha (e.g. every 0.1 LJ time).
         blocks_per_chunk: blocks per jitted chunk (one checkpoint each).
         equilibration_chunk_steps: steps per chunk while equilibrating.
         skin, neighbor_format, capacity_multiplier: neighbour list.
@@ -111,6 +116,8 @@ class MDConfig(FrozenConfig):
     langevin_gamma: float = pydantic.Field(1.0, gt=0)
     block_steps: int = pydantic.Field(1024, ge=1)
     log_frames_per_block: int = pydantic.Field(10, ge=0)
+    linear_frame_steps: int = pydantic.Field(20, ge=1)
+    linear_frames: int = pydantic.Field(0, ge=0)
     blocks_per_chunk: int = pydantic.Field(4, ge=1)
     equilibration_chunk_steps: int = pydantic.Field(5000, ge=1)
     skin: float = pydantic.Field(0.3, gt=0)
@@ -146,7 +153,11 @@ class MDConfig(FrozenConfig):
 
 
 def frame_steps(
-    total_steps: int, block_steps: int, log_frames_per_block: int
+    total_steps: int,
+    block_steps: int,
+    log_frames_per_block: int,
+    linear_frame_steps: int = 1,
+    linear_frames: int = 0,
 ) -> np.ndarray:
     """Steps (from the start of production) at which frames are recorded.
 
@@ -154,8 +165,10 @@ def frame_steps(
     sit at step offsets ``0`` and ``round(block_steps^(k/K))`` for
     ``k = 1..K`` (``K = log_frames_per_block``, duplicates removed), so time
     correlations span decades from ``dt`` to ``block_steps dt`` at every
-    block, and linearly spaced block starts cover longer times. The last
-    frame is at ``total_steps``.
+    block, and linearly spaced block starts cover longer times. Optionally
+    ``linear_frames`` more frames sit every ``linear_frame_steps`` steps from
+    0 (evenly spaced frames for p_hop and softness). The last frame is at
+    ``total_steps``.
 
     Returns:
         ``[frames]`` int64 sorted unique steps, starting with 0.
@@ -165,6 +178,11 @@ def frame_steps(
             "total_steps and block_steps must be >= 1 and log_frames_per_block >= 0,"
             f" got {total_steps}, {block_steps}, {log_frames_per_block}"
         )
+    if linear_frame_steps < 1 or linear_frames < 0:
+        raise ValueError(
+            "linear_frame_steps must be >= 1 and linear_frames >= 0, got "
+            f"{linear_frame_steps}, {linear_frames}"
+        )
     k = np.arange(1, log_frames_per_block + 1)
     offsets = np.unique(
         np.concatenate([[0], np.round(block_steps ** (k / max(len(k), 1)))])
@@ -172,6 +190,8 @@ def frame_steps(
     offsets = offsets[offsets < block_steps].astype(np.int64)
     starts = np.arange(0, total_steps, block_steps, dtype=np.int64)
     steps = (starts[:, None] + offsets[None, :]).ravel()
+    linear = linear_frame_steps * np.arange(linear_frames, dtype=np.int64)
+    steps = np.concatenate([steps, linear])
     steps = np.unique(np.concatenate([steps[steps < total_steps], [total_steps]]))
     return steps
 
@@ -237,81 +257,47 @@ class FireResult:
     neighbor_reallocations: int
 
 
-@functools.lru_cache(maxsize=16)
-def _fire_functions(potential: KAPotential, dt_start: float, dt_max: float, block: int):
-    """FIRE init and one jitted block of steps (cached per potential)."""
-    init_fn, apply_fn = minimize.fire_descent(
-        lambda x, neighbor, **_: potential.energy(x, neighbor),
-        potential.shift,
-        dt_start=dt_start,
-        dt_max=dt_max,
-    )
-
-    @jax.jit
-    def run_block(state, neighbor):
-        def body(_, carry):
-            s, nb = carry
-            s = apply_fn(s, neighbor=nb)
-            return s, nb.update(s.position)
-
-        state, neighbor = jax.lax.fori_loop(0, block, body, (state, neighbor))
-        return state, neighbor, jnp.max(jnp.abs(state.force))
-
-    return jax.jit(init_fn), run_block
-
-
 def minimize_fire(
     potential: KAPotential,
     R: jax.Array,
     *,
     max_steps: int = 2000,
     force_tolerance: float = 1e-2,
-    block: int = 100,
     dt_start: float = 0.002,
     dt_max: float = 0.02,
 ) -> tuple[jax.Array, FireResult]:
     """Relax ``R`` towards a local energy minimum with FIRE.
 
-    Runs jax-md's ``fire_descent`` in jitted blocks of ``block`` steps with
-    neighbour-list updates, checks the list for overflow after each block
-    (reallocating and redoing the block if needed) and stops once the largest
-    force component is below ``force_tolerance`` or after ``max_steps``.
-    The FIRE time steps are kept small (``dt_start``, ``dt_max``) because
-    jittered-lattice starts have forces of order 10^3.
+    A thin call of :func:`liquids.inherent.quench` (the package's one FIRE
+    minimiser: jax-md's ``fire_descent`` in one jitted ``while_loop``,
+    neighbour-list overflow redone outside jit) on one configuration, in
+    ``R``'s dtype. It stops once the largest force component is below
+    ``force_tolerance`` or after ``max_steps``. The FIRE time steps are kept
+    small (``dt_start``, ``dt_max``) because jittered-lattice starts have
+    forces of order 10^3.
 
     Returns:
         ``(R_min, FireResult)`` with wrapped positions.
     """
-    if max_steps < 0 or block < 1:
-        raise ValueError(
-            f"max_steps must be >= 0 and block >= 1, got {max_steps}, {block}"
-        )
-    init_fn, run_block = _fire_functions(potential, dt_start, dt_max, block)
-    neighbor = potential.allocate(R)
-    state = init_fn(R, neighbor=neighbor)
-    done, reallocations, max_force = 0, 0, float(jnp.max(jnp.abs(state.force)))
-    while done < max_steps and max_force > force_tolerance:
-        new_state, new_neighbor, f = run_block(state, neighbor)
-        if new_neighbor.did_buffer_overflow:
-            reallocations += 1
-            neighbor = potential.allocate(
-                state.position, extra_capacity=8 * reallocations
-            )
-            logger.info("FIRE: neighbour list overflowed; reallocated and redone")
-            continue
-        state, neighbor, max_force = new_state, new_neighbor, float(f)
-        done += block
-    energy = float(potential.energy(state.position, neighbor))
-    result = FireResult(
-        steps=done,
-        max_force=max_force,
-        energy_per_particle=energy / R.shape[0],
-        neighbor_reallocations=reallocations,
+    result = quench(
+        potential,
+        R,
+        force_tol=force_tolerance,
+        max_steps=max_steps,
+        dt_start=dt_start,
+        dt_max=dt_max,
+        dtype=R.dtype,
+    )
+    fire = FireResult(
+        steps=int(result.steps[0]),
+        max_force=float(result.max_force[0]),
+        energy_per_particle=float(result.energy[0]),
+        neighbor_reallocations=result.neighbor_reallocations,
     )
     logger.info(
         "FIRE: %d steps, max |F| = %.3g, U/N = %.4f",
-        done,
-        max_force,
-        result.energy_per_particle,
+        fire.steps,
+        fire.max_force,
+        fire.energy_per_particle,
     )
-    return state.position, result
+    return jnp.asarray(result.positions[0], R.dtype), fire

@@ -585,19 +585,17 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
 def demo_config(sweep: str, out: str) -> SoftnessStudyConfig:
     """The softness step of ``liquids demo``, sized for its short sweep.
 
-    The demo sweep records log-spaced frames in blocks of about 2 tau_alpha,
-    so its evenly spaced frames are far apart: p_hop uses a 2-frame window
-    there, a coarse mobility proxy rather than the hop indicator of a
-    production study (record linear frames spaced well below tau_alpha for
-    that).
+    The demo sweep records softness-grade linear frames every 0.1 LJ time
+    (``SweepConfig.linear_frame_time``) next to its log blocks, so p_hop
+    uses the usual t_R = 10 frames (1 LJ time); fewer frames, folds and
+    modes than a production study keep it to about a minute.
     """
     return SoftnessStudyConfig(
         files=(f"{sweep}/*.h5",),
         out=out,
-        window=2,
         min_per_class=10,
         max_per_class=500,
         folds=3,
         vib_modes=5,
-        max_frames=100,
+        max_frames=300,
     )

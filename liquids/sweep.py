@@ -89,6 +89,11 @@ class SweepConfig(FrozenConfig):
             lower bounds (LJ time).
         melt_time: time at ``md.melt_temperature`` (2.0) before equilibrating
             states colder than it.
+        linear_frame_time, linear_frames: softness-grade frames recorded in
+            addition to the log blocks: ``linear_frames`` evenly spaced frames
+            every ``linear_frame_time`` (LJ time) from the start of
+            production, so ``liquids softness`` can compute p_hop on a
+            sweep's files (``linear_frames = 0``: log blocks only).
         seed: PRNG seed (each state adds its index).
         md: overrides of :class:`~liquids.simulation.MDConfig` fields shared
             by all states (``dt``, ``dtype``, ``neighbor_format``, ...).
@@ -104,6 +109,8 @@ class SweepConfig(FrozenConfig):
     min_equilibration_time: float = pydantic.Field(10.0, ge=0)
     min_production_time: float = pydantic.Field(10.0, gt=0)
     melt_time: float = pydantic.Field(5.0, ge=0)
+    linear_frame_time: float = pydantic.Field(0.1, gt=0)
+    linear_frames: int = pydantic.Field(1000, ge=0)
     seed: int = 0
     md: dict[str, Any] = pydantic.Field(default_factory=dict)
     out: str = "results/liquids/sweep"
@@ -142,6 +149,8 @@ def state_config(cfg: SweepConfig, model: str, temperature: float, index: int):
     values = {
         "block_steps": block,
         "log_frames_per_block": 12,
+        "linear_frame_steps": max(1, round(cfg.linear_frame_time / dt)),
+        "linear_frames": cfg.linear_frames,
         "melt_time": cfg.melt_time if temperature < melt_temperature else 0.0,
         **md,
         "model": model,

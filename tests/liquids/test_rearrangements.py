@@ -10,6 +10,7 @@ from liquids.rearrangements import (
     p_hop,
     training_set,
 )
+from liquids.simulation import frame_steps
 
 
 def direct_p_hop(x, window):
@@ -109,3 +110,19 @@ def test_evenly_spaced_subsequence_of_log_blocks():
     np.testing.assert_allclose(np.diff(times[picked]), 0.005 * 16)
     assert times[picked][0] == 0 and times[picked][-1] == pytest.approx(1.6)
     np.testing.assert_array_equal(evenly_spaced_frames(np.arange(6.0)), np.arange(6))
+
+
+def test_softness_grade_linear_frames_are_picked_over_block_starts():
+    # Log blocks of 256 steps plus 40 linear frames every 20 steps, as the
+    # sweep records them: p_hop must get the 20-step frames, not the blocks.
+    steps = frame_steps(2000, 256, 12, linear_frame_steps=20, linear_frames=40)
+    np.testing.assert_array_equal(
+        np.intersect1d(steps, 20 * np.arange(40)), 20 * np.arange(40)
+    )
+    picked = evenly_spaced_frames(0.005 * steps)
+    np.testing.assert_array_equal(steps[picked], 20 * np.arange(40))
+    # Without linear frames the block starts are the longest even run.
+    plain = frame_steps(2000, 256, 12)
+    np.testing.assert_array_equal(
+        plain[evenly_spaced_frames(0.005 * plain)], np.arange(0, 2000, 256)
+    )
