@@ -160,16 +160,27 @@ def state_config(cfg: SweepConfig, model: str, temperature: float, index: int):
         "equilibration_time": max(
             cfg.min_equilibration_time, cfg.equilibration_taus * tau
         ),
-        "production_time": max(cfg.min_production_time, cfg.production_taus * tau),
+        "production_time": _whole_frames(
+            max(cfg.min_production_time, cfg.production_taus * tau),
+            max(1, round(cfg.linear_frame_time / dt)) * dt,
+        ),
     }
     return parse_config(MDConfig, values, source=f"state {model} T={temperature}")
+
+
+def _whole_frames(duration: float, interval: float) -> float:
+    """``duration`` rounded up to a whole number of frame intervals."""
+    return math.ceil(duration / interval - 1e-9) * interval
 
 
 def demo_config(out: str = "results/liquids") -> SweepConfig:
     """The short sweep of ``liquids demo``: N = 500, T = 2.0, 1.0, 0.8.
 
     Runs are shorter than the default sweep's (10 tau equilibration, 15 tau
-    production) so the demo takes minutes on two cores.
+    production) so the demo takes minutes on two cores. Frames are linear
+    only, every 0.1 LJ time (no log blocks): softness-grade for p_hop, and
+    evenly spaced, so F_s and the MSD take the FFT path over all origins;
+    all temperatures of a liquid share one compiled chunk of 50 frames.
     """
     return SweepConfig(
         temperatures=(2.0, 1.0, 0.8),
@@ -179,6 +190,8 @@ def demo_config(out: str = "results/liquids") -> SweepConfig:
         min_equilibration_time=5.0,
         min_production_time=5.0,
         melt_time=2.0,
+        linear_frames=0,
+        md={"block_steps": 20, "log_frames_per_block": 0, "blocks_per_chunk": 50},
         out=out,
     )
 

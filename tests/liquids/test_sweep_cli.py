@@ -7,7 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from liquids.cli import app
+from liquids.rearrangements import evenly_spaced_frames
 from liquids.sweep import SweepConfig, expected_tau_alpha, state_config
+from liquids.trajectory import read_trajectory
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:scatter inputs have incompatible types:FutureWarning"
@@ -62,7 +64,7 @@ def test_bad_sweep_config_is_a_clean_cli_error(tmp_path):
 def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     out = tmp_path / "sweep"
     path = tmp_path / "tiny.toml"
-    # Same compiled shapes as the run tests in test_simulation.py.
+    # Same compiled shapes as the run tests in test_simulation.py (TINY).
     path.write_text(
         f"""
 models = ["wca"]
@@ -92,5 +94,12 @@ fire_steps = 300
     assert 0.05 < tau < 1.0  # WCA at T = 2 relaxes faster than LJ's 0.35
     for name in ("g_AA.png", "fs_A.png", "tau_alpha.png", "wca_T2.000.h5"):
         assert (out / name).stat().st_size > 0
+    # Softness-grade frames: every 0.1 over the whole production (6 tau =
+    # 2.118, rounded up to whole frames: 2.2), besides the log blocks; p_hop
+    # gets them, not the block starts.
+    times = read_trajectory(out / "wca_T2.000.h5").times
+    even = times[evenly_spaced_frames(times)]
+    np.testing.assert_allclose(np.diff(even), 0.1, rtol=1e-5)
+    assert even.size == 23 and times.size > even.size
     code, output = invoke("sweep", str(path), "--scheduler", "sync")
     assert code == 0 and "existed" in output
