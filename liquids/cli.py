@@ -157,9 +157,14 @@ def _run_sweep_with_progress(console, cfg, scheduler):
             f"{row['U_per_N']:.4f}",
             f"{row['P']:.3f}",
             f"{row['tau_alpha_A']:.4g}",
-            f"{row['D_A']:.4g}",
+            "-" if row["D_A"] != row["D_A"] else f"{row['D_A']:.4g}",
         )
     console.print(table)
+    if any(row["D_A"] != row["D_A"] for row in result.rows):
+        console.print(
+            "D '-': the MSD of that run is not yet linear in t (too short to "
+            "leave the cage regime); the log above says where it was checked."
+        )
     console.print(f"files written to {result.out}/:")
     for path in result.files:
         console.print(f"  {path}")

@@ -104,8 +104,8 @@ class SweepConfig(FrozenConfig):
     models: tuple[Literal["lj", "wca"], ...] = ("lj", "wca")
     temperatures: tuple[float, ...] = (2.0, 1.0, 0.8, 0.7, 0.6)
     num_particles: int = pydantic.Field(1000, ge=2)
-    equilibration_taus: float = pydantic.Field(20.0, gt=0)
-    production_taus: float = pydantic.Field(30.0, gt=0)
+    equilibration_taus: float = pydantic.Field(10.0, gt=0)
+    production_taus: float = pydantic.Field(10.0, gt=0)
     min_equilibration_time: float = pydantic.Field(10.0, ge=0)
     min_production_time: float = pydantic.Field(10.0, gt=0)
     melt_time: float = pydantic.Field(5.0, ge=0)
@@ -325,12 +325,13 @@ def _figures(sweep, out: Path) -> list[str]:
     from liquids.figures import plot_relaxation_times, plot_sweep_scattering
 
     paths = []
-    fig = Figure(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     r = sweep.r.values
     models = list(dict.fromkeys(sweep.model.values.tolist()))
     temps = sorted(set(sweep.T.values.tolist()), reverse=True)
-    for temp in temps:
+    for k, temp in enumerate(temps):
+        color = f"C{k}"  # one colour per temperature in both panels
         g = {}
         for model in models:
             pick = (sweep.model.values == model) & (sweep.T.values == temp)
@@ -338,24 +339,36 @@ def _figures(sweep, out: Path) -> list[str]:
                 g[model] = sweep.g.sel(pair="AA").values[np.flatnonzero(pick)[0]]
                 style = "-" if model == "lj" else "--"
                 top.plot(
-                    r, g[model], style, lw=1, label=f"KA-{model.upper()} T={temp:g}"
+                    r,
+                    g[model],
+                    style,
+                    color=color,
+                    lw=1,
+                    label=f"KA-{model.upper()} T={temp:g}",
                 )
         if len(g) == 2:
-            bottom.plot(r, g["lj"] - g["wca"], lw=1, label=f"T={temp:g}")
-    top.set_ylabel("g_AA(r)")
-    top.legend(fontsize=6)
-    bottom.set_xlabel("r")
-    bottom.set_ylabel("LJ - WCA")
+            bottom.plot(r, g["lj"] - g["wca"], color=color, lw=1, label=f"T={temp:g}")
+    top.set_ylabel(r"$g_{AA}(r)$")
+    top.set_title("A-A pair correlation: KA-LJ solid, KA-WCA dashed", fontsize=9)
+    top.legend(fontsize=7)
+    bottom.axhline(0, color="0.7", lw=0.5)
+    bottom.set_xlabel(r"$r$ ($\sigma_{AA}$)")
+    bottom.set_ylabel(r"$g^{LJ}_{AA} - g^{WCA}_{AA}$")
+    if bottom.lines[1:]:
+        bottom.legend(fontsize=7)
     paths.append(out / "g_AA.png")
     fig.savefig(paths[-1], dpi=120)
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="constrained")
     plot_sweep_scattering(sweep, ax=fig.subplots())
     paths.append(out / "fs_A.png")
     fig.savefig(paths[-1], dpi=120)
 
-    fig = Figure(figsize=(5, 4))
-    plot_relaxation_times(sweep, ax=fig.subplots())
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    plot_relaxation_times(sweep, ax=ax)
+    ax.set_ylabel(r"$\tau_\alpha$ of species A (LJ time)")
+    ax.set_title(r"$F_s(q=7.25, \tau_\alpha) = 1/e$", fontsize=9)
     paths.append(out / "tau_alpha.png")
     fig.savefig(paths[-1], dpi=120)
     return [str(p) for p in paths]
