@@ -27,7 +27,7 @@ import pydantic
 from landscape.config import FrozenConfig
 from landscape.validate import require_positive, require_positive_int
 from pnn.registry import build_substrate
-from pnn.substrate import Substrate
+from pnn.substrate import Substrate, standard_normal
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class AffineReadout(Substrate):
 
     def init(self, key: jax.Array) -> Params:
         std = self.scale / jnp.sqrt(self.in_dim)
-        weight = std * jax.random.normal(key, (self.in_dim, self.out_dim))
+        weight = std * standard_normal(key, (self.in_dim, self.out_dim), jnp.float32)
         return {"weight": weight, "bias": jnp.zeros(self.out_dim)}
 
     def model(self, params: Params, x: jax.Array) -> jax.Array:

@@ -36,7 +36,7 @@ import optax
 import pydantic
 
 from landscape.config import FrozenConfig
-from pnn.substrate import CalibratedSubstrate
+from pnn.substrate import CalibratedSubstrate, standard_normal
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def fit_twin(
         key = jax.random.PRNGKey(config.seed)
         dtype = measurements.y.dtype
         residual = {
-            "w1": jax.random.normal(key, (n, h), dtype) / np.sqrt(n),
+            "w1": standard_normal(key, (n, h), dtype) / np.sqrt(n),
             "b1": jnp.zeros(h, dtype),
             "w2": jnp.zeros((h, n), dtype),
             "b2": jnp.zeros(n, dtype),

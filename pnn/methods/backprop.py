@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from pnn.methods.interface import Method, MethodConfig, cross_entropy, register
 from pnn.network import Network
+from pnn.substrate import standard_normal
 
 __all__ = ["Backprop", "InSilico", "NoiseAware", "noisy_model"]
 
@@ -69,7 +70,7 @@ def noisy_model(
     for layer, p, k in zip(network.layers, params, keys, strict=True):
         x = layer.model(p, x)
         rms = jax.lax.stop_gradient(jnp.sqrt(jnp.mean(x**2)) + 1e-12)
-        x = x + std * rms * jax.random.normal(k, x.shape, x.dtype)
+        x = x + std * rms * standard_normal(k, x.shape, x.dtype)
     return x
 
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 
 from pnn.methods.interface import Method, MethodConfig, cross_entropy, register
 from pnn.network import Network
+from pnn.substrate import standard_normal
 
 __all__ = ["FeedbackAlignment", "feedback_matrices"]
 
@@ -48,7 +49,10 @@ def feedback_matrices(
     keys = jax.random.split(key, max(len(hidden), 1))
     std = scale / jnp.sqrt(network.out_dim)
     return tuple(
-        std * jax.random.normal(k, (network.out_dim, network.layers[stop - 1].out_dim))
+        std
+        * standard_normal(
+            k, (network.out_dim, network.layers[stop - 1].out_dim), jnp.float32
+        )
         for (_, stop), k in zip(hidden, keys, strict=False)
     )
 

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 from pnn.methods.interface import Method, MethodConfig, register
 from pnn.methods.physics_aware import physics_aware_layer
 from pnn.network import Network
+from pnn.substrate import standard_normal
 
 __all__ = ["ForwardForward", "embed_label", "goodness", "normalise"]
 
@@ -78,7 +79,7 @@ class ForwardForward(Method):
         return not network.energy_based
 
     def init_aux(self, network, params, config: MethodConfig, key, num_classes):
-        return jax.random.normal(key, (num_classes, network.in_dim))
+        return standard_normal(key, (num_classes, network.in_dim), jnp.float32)
 
     def gradient(self, network, config: MethodConfig, params, aux, x, y, key):
         num_classes = aux.shape[0]

@@ -91,12 +91,34 @@ def _compiled_scores(method: Method, network: Network, config: MethodConfig):
 _SCORING_CONFIG = MethodConfig(method="backprop")
 
 
+#: test samples scored per call: the test set is scored in fixed-size chunks
+#: by one compiled body (a whole 360-sample test set in one call compiled
+#: slowly enough to trip XLA's slow-compile alarm on CPU)
+SCORE_BATCH = 128
+
+
+def _chunk_size(samples: int) -> int:
+    """The largest divisor of ``samples`` not above :data:`SCORE_BATCH`."""
+    return max(d for d in range(1, min(samples, SCORE_BATCH) + 1) if samples % d == 0)
+
+
 def _build_scores(method: Method, network: Network, config: MethodConfig):
-    @jax.jit
-    def scores(params, aux, x, key):
+    def chunk(params, aux, x, key):
         model = method.scores(network, config, params, aux, x, None)
         physical = method.scores(network, config, params, aux, x, key)
         return model, physical
+
+    @jax.jit
+    def scores(params, aux, x, key):
+        # no padding: every test sample is sent through the device once
+        size = _chunk_size(x.shape[0])
+        xs = x.reshape(-1, size, x.shape[1])
+        keys = jax.random.split(key, xs.shape[0])
+        model, physical = jax.lax.map(
+            lambda xk: chunk(params, aux, xk[0], xk[1]), (xs, keys)
+        )
+        flat = (-1, model.shape[-1])
+        return model.reshape(flat), physical.reshape(flat)
 
     return scores
 

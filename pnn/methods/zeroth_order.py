@@ -34,8 +34,9 @@ def rademacher_like(key: jax.Array, tree: Params) -> Params:
     """Independent +-1 entries with the structure and dtypes of ``tree``."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     keys = jax.random.split(key, len(leaves))
+    # drawn flat and reshaped, like pnn.substrate.standard_normal
     signs = [
-        jax.random.rademacher(k, leaf.shape, dtype=leaf.dtype)
+        jax.random.rademacher(k, (leaf.size,), dtype=leaf.dtype).reshape(leaf.shape)
         for k, leaf in zip(keys, leaves, strict=True)
     ]
     return jax.tree_util.tree_unflatten(treedef, signs)
