@@ -1,6 +1,7 @@
 """Command line of :mod:`pnn`."""
 
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -10,32 +11,51 @@ from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="glassland pnn")
 
-_console = Console()
+# piped output (make demo, logs) would be cut to rich's default 80 columns
+_console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _accuracy(mean: float, std: float, seeds: int) -> str:
+    return f"{mean:.3f}" if seeds == 1 else f"{mean:.3f} ± {std:.3f}"
 
 
 def _table(rows: list[dict]) -> Table:
-    table = Table(title="physical neural networks: test accuracy by method")
-    for name in (
-        "dataset",
-        "network",
-        "method",
-        "physical acc",
-        "digital acc",
-        "gap",
-        "physical evals",
-        "wall s",
-    ):
-        table.add_column(name, justify="left" if name[0] in "dnm" else "right")
+    table = Table(
+        title="test accuracy by method (physical = deployed on the device)",
+        caption="gap = digital - physical; evals = training samples sent "
+        "through the device",
+    )
+    for name in ("dataset", "network", "method"):
+        table.add_column(name, no_wrap=True)
+    for name in ("physical", "digital", "gap", "evals", "wall s"):
+        table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             r["dataset"],
             r["network"],
             r["method"],
-            f"{r['accuracy_physical_mean']:.3f} ± {r['accuracy_physical_std']:.3f}",
-            f"{r['accuracy_model_mean']:.3f} ± {r['accuracy_model_std']:.3f}",
+            _accuracy(
+                r["accuracy_physical_mean"], r["accuracy_physical_std"], r["seeds"]
+            ),
+            _accuracy(r["accuracy_model_mean"], r["accuracy_model_std"], r["seeds"]),
             f"{r['reality_gap']:+.3f}",
             f"{r['physical_evaluations']:,}",
             f"{r['wall_time']:.1f}",
+        )
+    return table
+
+
+def _sweep_table(title: str, axis: str, arrays, methods) -> Table:
+    points, acc = arrays
+    table = Table(title=title, caption="physical (digital) test accuracy, seed mean")
+    table.add_column("method", no_wrap=True)
+    for p in points:
+        table.add_column(f"{axis} {p:g}", justify="right", no_wrap=True)
+    for i, method in enumerate(methods):
+        phys = acc["accuracy_physical"][i].mean(-1)
+        model = acc["accuracy_model"][i].mean(-1)
+        table.add_row(
+            method, *(f"{a:.3f} ({b:.3f})" for a, b in zip(phys, model, strict=True))
         )
     return table
 
@@ -53,6 +73,15 @@ def _run(config, out: Path, scheduler: str | None) -> None:
         result = run_compare(config, out, scheduler=scheduler, on_done=advance)
     figures = plot_compare(result, config, out)
     _console.print(_table(result["rows"]))
+    if result["depth"] is not None:
+        sweep = config.depth_sweep
+        table = ", ".join(f"{k}={v}" for k, v in sweep.substrate.items())
+        title = f"depth sweep ({table}, width {sweep.width})"
+        _console.print(_sweep_table(title, "layers", result["depth"], sweep.methods))
+    if result["noise"] is not None:
+        sweep = config.noise_sweep
+        title = f"noise sweep: {sweep.network.name}, {sweep.field}"
+        _console.print(_sweep_table(title, "", result["noise"], sweep.methods))
     _console.print(f"results: {result['h5']} and {result['csv']}")
     for path in figures:
         _console.print(f"figure: {path}")

@@ -40,6 +40,8 @@ def _accuracy_vs_evaluations(pairs, path: Path) -> None:
     for label, histories in sorted(curves.items()):
         evals = np.mean([h["physical_evaluations"] for h in histories], axis=0)
         acc = np.mean([h["accuracy_physical"] for h in histories], axis=0)
+        if not evals.any():
+            label += " (0 evals, drawn at 1)"
         evals = np.maximum(evals, 1.0)  # zero-cost methods at the left edge
         ax.plot(evals, acc, marker="o", ms=3, label=label)
     ax.set_xscale("log")
@@ -66,6 +68,7 @@ def _sweep(arrays, methods, xlabel: str, path: Path, model_too: bool) -> None:
                 color=line.get_color(),
                 alpha=0.6,
             )
+    ax.set_xticks(points)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (physical; dashed: digital)")
     ax.legend(fontsize=7)

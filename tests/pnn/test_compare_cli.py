@@ -57,6 +57,7 @@ def test_compare_writes_table_files_and_figures(tiny_run):
     assert result.exit_code == 0, result.output
     assert "test accuracy by method" in result.output
     assert "compare.h5" in result.output
+    assert "depth sweep" in result.output
     for name in ("accuracy_vs_evaluations", "accuracy_vs_depth", "cyclic_hessian"):
         assert (out / f"{name}.png").stat().st_size > 1000
     with h5py.File(out / "compare.h5") as f:
@@ -120,3 +121,24 @@ def test_bad_configs_fail_before_compilation(tmp_path):
         parse_config(
             CompareConfig, {"networks": [{"name": "x", "substrate": {"kind": "laser"}}]}
         )
+
+
+def test_test_set_chunks_divide_it_without_padding():
+    from pnn.methods.training import SCORE_BATCH, _chunk_size
+
+    for n in (1, 7, 32, 127, 128, 360, 1000, 1009):
+        size = _chunk_size(n)
+        assert n % size == 0 and size <= SCORE_BATCH
+        assert not any(n % d == 0 for d in range(size + 1, SCORE_BATCH + 1))
+    assert _chunk_size(360) == 120
+
+
+def test_demo_config_is_the_short_study():
+    from pnn.compare import DEMO_METHODS, demo_config
+
+    config = demo_config()
+    assert config.datasets == ["digits"] and config.seeds == 1
+    assert config.networks[0].name == "crossbar_mlp"
+    assert config.methods == DEMO_METHODS
+    assert config.depth_sweep.depths == [1, 3]
+    assert not config.noise_sweep.enabled and not config.cyclic_hessian.enabled
