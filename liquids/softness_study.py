@@ -484,10 +484,10 @@ def _write_outputs(
 
 
 def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
+    # Figure objects, not pyplot: no global backend switch, so a notebook that
+    # calls the study keeps its inline figures.
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     colours = {"lj": "tab:blue", "wca": "tab:red"}
     coldest = {}
@@ -495,7 +495,8 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
         if st.model not in coldest or st.temperature < coldest[st.model].temperature:
             coldest[st.model] = st
 
-    fig, axes = plt.subplots(3, 1, figsize=(6, 8), sharex=True)
+    fig = Figure(figsize=(6, 8))
+    axes = fig.subplots(3, 1, sharex=True)
     r = next(iter(coldest.values())).gr.r
     for model, st in coldest.items():
         axes[0].plot(
@@ -521,9 +522,9 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
     axes[2].legend()
     fig.tight_layout()
     fig.savefig(out / "gr_weights.png", dpi=120)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    fig = Figure(figsize=(9, 4))
+    axes = fig.subplots(1, 2, sharey=True)
     for model in ("lj", "wca"):
         rows = [row for row in table if row["model"] == model]
         tau = [row["tau_alpha"] for row in rows]
@@ -541,11 +542,11 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(out / "tau_vs_softness.png", dpi=120)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(p_r_tables), figsize=(9, 4), squeeze=False)
+    fig = Figure(figsize=(9, 4))
+    axes = fig.subplots(1, len(p_r_tables), squeeze=False)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     for ax, (model, (temps, p_r)) in zip(axes[0], p_r_tables.items(), strict=True):
         for b, s in enumerate(centres):
             ok = np.isfinite(p_r[:, b]) & (p_r[:, b] > 0)
@@ -563,10 +564,10 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "pr_arrhenius.png", dpi=120)
-    plt.close(fig)
 
     if vib:
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig = Figure(figsize=(5, 4))
+        ax = fig.subplots()
         for model, v in vib.items():
             ax.plot(
                 v["omega"],
@@ -579,7 +580,6 @@ def _draw_figures(out, states, main, table, edges, p_r_tables, vib):
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / "vdos.png", dpi=120)
-        plt.close(fig)
 
 
 def demo_config(sweep: str, out: str) -> SoftnessStudyConfig:
