@@ -5,6 +5,8 @@ from pathlib import Path
 
 import typer
 
+from landscape.jobs import quiet_dask_logging
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="glassland landscape"
 )
@@ -25,8 +27,8 @@ def _logging(console, verbose: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False)],
         force=True,
     )
-    if not verbose:  # dask's loggers set their own levels
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if not verbose:
+        quiet_dask_logging()
 
 
 def _fail(console, err: Exception, code: int = 2):

@@ -15,7 +15,18 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_jobs"]
+__all__ = ["quiet_dask_logging", "run_jobs"]
+
+
+def quiet_dask_logging(level: int = logging.ERROR) -> None:
+    """Silence Dask's own chatter (nannies, workers, shutdown notices).
+
+    For command-line front ends: a failed job still raises. ``distributed``
+    sets its loggers' levels when it is imported, so it is imported first.
+    """
+    import distributed  # noqa: F401
+
+    logging.getLogger("distributed").setLevel(level)
 
 
 def run_jobs(
@@ -60,7 +71,7 @@ def run_jobs(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: sweeps may run side by side
         )
         client = Client(cluster)
     else:

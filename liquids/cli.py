@@ -2,6 +2,8 @@
 
 import typer
 
+from landscape.jobs import quiet_dask_logging
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="glassland liquids")
 
 
@@ -120,12 +122,7 @@ def _sweep_console():
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-    # Dask's own chatter (nannies, workers, dashboard, killing idle workers at
-    # shutdown) is not the user's business; a failed job raises anyway. Its
-    # loggers get their levels when distributed is imported, so import first.
-    import distributed  # noqa: F401
-
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    quiet_dask_logging()
     return console
 
 

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from landscape.jobs import quiet_dask_logging
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="glassland pnn")
 
 # piped output (make demo, logs) would be cut to rich's default 80 columns
@@ -101,6 +103,8 @@ def compare(
     from pnn.compare import CompareConfig
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        quiet_dask_logging()
     try:
         study = load_config(CompareConfig, config)
     except ConfigError as err:

@@ -17,11 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +26,8 @@ __all__ = ["plot_compare"]
 
 
 def _accuracy_vs_evaluations(pairs, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     dataset = pairs[0][0]["dataset"]
     curves: dict[str, list] = {}
     for job, res in pairs:
@@ -50,12 +48,12 @@ def _accuracy_vs_evaluations(pairs, path: Path) -> None:
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _sweep(arrays, methods, xlabel: str, path: Path, model_too: bool) -> None:
     points, acc = arrays
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     for i, method in enumerate(methods):
         (line,) = ax.plot(
             points, acc["accuracy_physical"][i].mean(-1), marker="o", label=method
@@ -74,11 +72,11 @@ def _sweep(arrays, methods, xlabel: str, path: Path, model_too: bool) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _cyclic(record, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     for i, amplitude in enumerate(record["amplitude"]):
         ax.plot(record["step"], record["top_eigenvalue"][i], label=f"A = {amplitude:g}")
     ax.axhline(float(record["edge_of_stability"]), color="k", ls=":", label="2 / lr")
@@ -87,7 +85,6 @@ def _cyclic(record, path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_compare(
