@@ -42,9 +42,9 @@ import pydantic
 
 from pnn.substrate import (
     CalibratedSubstrate,
+    FromConfig,
     SubstrateConfig,
     jit_method,
-    resolve_dtype,
     standard_normal,
     unit_interval,
 )
@@ -184,7 +184,7 @@ def quantize(x: jax.Array, bits: int, full_scale: float) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class Crossbar(CalibratedSubstrate):
+class Crossbar(FromConfig, CalibratedSubstrate):
     """A crossbar layer ``[batch, in_dim] -> [batch, out_dim]``.
 
     Parameters are ``{"weight": [in_dim, out_dim], "bias": [out_dim]}`` (no
@@ -199,18 +199,6 @@ class Crossbar(CalibratedSubstrate):
 
     config: CrossbarConfig
     name = "crossbar"
-
-    @property
-    def in_dim(self) -> int:
-        return self.config.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.config.out_dim
-
-    @property
-    def dtype(self) -> jnp.dtype:
-        return resolve_dtype(self.config.dtype)
 
     @property
     def rows(self) -> int:

@@ -45,9 +45,9 @@ import pydantic
 
 from pnn.substrate import (
     CalibratedSubstrate,
+    FromConfig,
     SubstrateConfig,
     jit_method,
-    resolve_dtype,
     standard_normal,
     unit_interval,
 )
@@ -210,7 +210,7 @@ def mesh_unitary(
 
 
 @dataclasses.dataclass(frozen=True)
-class Interferometer(CalibratedSubstrate):
+class Interferometer(FromConfig, CalibratedSubstrate):
     """An MZI-mesh layer ``[batch, in_dim] -> [batch, out_dim]`` of intensities.
 
     Parameters are ``{"theta": [M], "phi": [M]}`` with ``M = N (N - 1) / 2``;
@@ -223,18 +223,6 @@ class Interferometer(CalibratedSubstrate):
 
     config: InterferometerConfig
     name = "interferometer"
-
-    @property
-    def in_dim(self) -> int:
-        return self.config.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.config.out_dim
-
-    @property
-    def dtype(self) -> jnp.dtype:
-        return resolve_dtype(self.config.dtype)
 
     @property
     def num_modes(self) -> int:

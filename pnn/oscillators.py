@@ -40,9 +40,9 @@ import pydantic
 
 from pnn.substrate import (
     CalibratedSubstrate,
+    FromConfig,
     SubstrateConfig,
     jit_method,
-    resolve_dtype,
     standard_normal,
     unit_interval,
 )
@@ -95,7 +95,7 @@ def rk4_step(force, q: jax.Array, v: jax.Array, dt: float):
 
 
 @dataclasses.dataclass(frozen=True)
-class OscillatorLayer(CalibratedSubstrate):
+class OscillatorLayer(FromConfig, CalibratedSubstrate):
     """Oscillator-chain layer ``[batch, in_dim] -> [batch, out_dim]``.
 
     Parameters are ``{"weight": [in_dim, N], "bias": [N]}`` (the drive).
@@ -106,18 +106,6 @@ class OscillatorLayer(CalibratedSubstrate):
 
     config: OscillatorConfig
     name = "oscillator"
-
-    @property
-    def in_dim(self) -> int:
-        return self.config.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.config.out_dim
-
-    @property
-    def dtype(self) -> jnp.dtype:
-        return resolve_dtype(self.config.dtype)
 
     @functools.cached_property
     def _device(self) -> dict[str, np.ndarray]:

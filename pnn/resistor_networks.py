@@ -50,9 +50,9 @@ import pydantic
 
 from pnn.substrate import (
     EnergySubstrate,
+    FromConfig,
     SubstrateConfig,
     jit_method,
-    resolve_dtype,
     standard_normal,
     unit_interval,
 )
@@ -126,7 +126,7 @@ def _layered_edges(
 
 
 @dataclasses.dataclass(frozen=True)
-class ResistorNetwork(EnergySubstrate):
+class ResistorNetwork(FromConfig, EnergySubstrate):
     """A flow network layer ``[batch, in_dim] -> [batch, out_dim]``.
 
     Parameters are ``{"conductance": [num_edges]}``; the calibration is the
@@ -139,18 +139,6 @@ class ResistorNetwork(EnergySubstrate):
 
     config: ResistorNetworkConfig
     name = "resistor_network"
-
-    @property
-    def in_dim(self) -> int:
-        return self.config.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.config.out_dim
-
-    @property
-    def dtype(self) -> jnp.dtype:
-        return resolve_dtype(self.config.dtype)
 
     @functools.cached_property
     def edges(self) -> tuple[np.ndarray, np.ndarray]:

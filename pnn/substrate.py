@@ -162,6 +162,28 @@ class Substrate(abc.ABC):
         return params
 
 
+class FromConfig:
+    """Mixin: ``in_dim``, ``out_dim`` and ``dtype`` read from ``self.config``.
+
+    For substrates built from a :class:`SubstrateConfig` held in a ``config``
+    field.
+    """
+
+    config: SubstrateConfig
+
+    @property
+    def in_dim(self) -> int:
+        return self.config.in_dim
+
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
+
+    @property
+    def dtype(self) -> jnp.dtype:
+        return resolve_dtype(self.config.dtype)
+
+
 class CalibratedSubstrate(Substrate):
     """A substrate whose model has explicit, fittable device constants.
 
