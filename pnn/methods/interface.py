@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import jax
 import numpy as np
@@ -48,17 +48,6 @@ __all__ = [
 
 Params = Any
 
-METHOD_NAMES = (
-    "backprop",
-    "in_silico",
-    "noise_aware",
-    "physics_aware",
-    "spsa",
-    "feedback_alignment",
-    "forward_forward",
-    "equilibrium",
-    "coupled_learning",
-)
 MethodName = Literal[
     "backprop",
     "in_silico",
@@ -70,6 +59,7 @@ MethodName = Literal[
     "equilibrium",
     "coupled_learning",
 ]
+METHOD_NAMES: tuple[str, ...] = get_args(MethodName)
 
 
 class MethodConfig(FrozenConfig):
