@@ -1,6 +1,7 @@
 """Command line of :mod:`pnn`."""
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from landscape.jobs import quiet_dask_logging
+from landscape.jobs import pin_to_one_cpu, quiet_dask_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="glassland pnn")
 
@@ -66,13 +67,23 @@ def _run(config, out: Path, scheduler: str | None) -> None:
     from pnn.compare import run_compare
     from pnn.compare_figures import plot_compare
 
-    with Progress(console=_console, transient=True) as progress:
-        task = progress.add_task("training", total=None)
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if scheduler == "sync":
+        # this process runs the jobs: one CPU while JAX creates its CPU client,
+        # so XLA's thread pool has one thread and batched LAPACK calls cannot
+        # deadlock it (see landscape.jobs); the pool keeps that size after
+        pin_to_one_cpu(0)
+    try:
+        with Progress(console=_console, transient=True) as progress:
+            task = progress.add_task("training", total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
 
-        result = run_compare(config, out, scheduler=scheduler, on_done=advance)
+            result = run_compare(config, out, scheduler=scheduler, on_done=advance)
+    finally:
+        if allowed is not None:
+            os.sched_setaffinity(0, allowed)
     figures = plot_compare(result, config, out)
     _console.print(_table(result["rows"]))
     if result["depth"] is not None:
