@@ -57,7 +57,7 @@ def relaxed_start(n: int, seed: int = 0):
 
 
 def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3):
-    """Steps per second of our NHC integrator, after a compiled warm-up."""
+    """(steps/s, rebuilds, overflow) of our NHC integrator after a warm-up."""
     n = len(R0)
     pot = kob_andersen("lj", L, ka_species(n), skin=skin, neighbor_format=fmt)
     init, step = md_integrator(pot, "nhc", 0.005)
@@ -66,18 +66,26 @@ def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3):
 
     @jax.jit
     def run(s, count):
-        return jax.lax.fori_loop(0, count, lambda _, x: step(x, temperature), s)
+        def body(_, carry):
+            x, rebuilds = carry
+            y = step(x, temperature)
+            rebuilt = jnp.any(
+                y.neighbor.reference_position != x.neighbor.reference_position
+            )
+            return y, rebuilds + rebuilt
 
-    state = run(state, 200)  # compile and warm up
+        return jax.lax.fori_loop(0, count, body, (s, jnp.zeros((), jnp.int32)))
+
+    state, _ = run(state, 200)  # compile and warm up
     jax.block_until_ready(state)
     if bool(state.neighbor.did_buffer_overflow):
         state = state.set(neighbor=pot.allocate(state.position, 8))
-        state = run(state, 200)
+        state, _ = run(state, 200)
     t0 = time.perf_counter()
-    state = jax.block_until_ready(run(state, steps))
+    state, rebuilds = jax.block_until_ready(run(state, steps))
     elapsed = time.perf_counter() - t0
     overflow = bool(state.neighbor.did_buffer_overflow)
-    return steps / elapsed, overflow
+    return steps / elapsed, int(rebuilds), overflow
 
 
 def lammps_rate(R0, L, steps, temperature=0.8):
@@ -118,46 +126,55 @@ def lammps_rate(R0, L, steps, temperature=0.8):
             "run 200",
         ]:
             lmp.command(line)
+        before = lmp.get_thermo("nbuild")
         t0 = time.perf_counter()
         lmp.command(f"run {steps}")
         elapsed = time.perf_counter() - t0
+        builds = int(lmp.get_thermo("nbuild") - before)
         lmp.close()
-    return steps / elapsed
+    return steps / elapsed, builds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 8000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 8000, 32000])
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument(
-        "--formats", nargs="+", default=["ordered_sparse", "sparse", "dense"]
-    )
+    parser.add_argument("--formats", nargs="+", default=["verlet", "ordered_sparse"])
     parser.add_argument("--dtypes", nargs="+", default=["float32"])
+    parser.add_argument("--skins", type=float, nargs="+", default=[0.3])
     parser.add_argument("--no-lammps", action="store_true")
     args = parser.parse_args()
 
     print(f"jax {jax.__version__}, devices {jax.devices()}")
     header = (
-        f"{'N':>6} {'code':>28} {'steps/s':>10} {'particle-steps/s':>17} {'ratio':>7}"
+        f"{'N':>6} {'code':>34} {'steps/s':>9} {'particle-steps/s':>17} "
+        f"{'builds':>7} {'ratio':>7}"
     )
-    print(header)
+    print(header, flush=True)
     for n in args.sizes:
+        steps = max(100, args.steps * 1000 // n)
         R0, L = relaxed_start(n)
-        ref = None if args.no_lammps else lammps_rate(R0, L, args.steps)
-        if ref is not None:
-            print(
-                f"{n:>6} {'LAMMPS lj/cut (1 rank)':>28} {ref:>10.1f} {ref * n:>17.3g}"
-            )
+        ref = None
+        if not args.no_lammps:
+            out = lammps_rate(R0, L, steps)
+            if out is not None:
+                ref, builds = out
+                name = "LAMMPS lj/cut (1 rank) skin 0.3"
+                print(
+                    f"{n:>6} {name:>34} {ref:>9.1f} {ref * n:>17.3g} {builds:>7}",
+                    flush=True,
+                )
         for fmt in args.formats:
             for dtype in args.dtypes:
-                rate, overflow = glassland_rate(
-                    R0, L, args.steps, fmt, getattr(jnp, dtype)
-                )
-                ratio = f"{rate / ref:.2f}x" if ref else "-"
-                flag = " (overflow!)" if overflow else ""
-                name = f"glassland {fmt} {dtype}"
-                line = f"{n:>6} {name:>28} {rate:>10.1f} {rate * n:>17.3g}"
-                print(f"{line} {ratio:>7}{flag}")
+                for skin in args.skins:
+                    rate, builds, overflow = glassland_rate(
+                        R0, L, steps, fmt, getattr(jnp, dtype), skin=skin
+                    )
+                    ratio = f"{rate / ref:.2f}x" if ref else "-"
+                    flag = " (overflow!)" if overflow else ""
+                    name = f"glassland {fmt} {dtype} skin {skin}"
+                    line = f"{n:>6} {name:>34} {rate:>9.1f} {rate * n:>17.3g}"
+                    print(f"{line} {builds:>7} {ratio:>7}{flag}", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class InherentStructures:
 )
 def _fire(potential, position, neighbors, force_tol, *, max_steps, dt_start, dt_max):
     init_fn, apply_fn = minimize.fire_descent(
-        potential.energy, potential.shift, dt_start=dt_start, dt_max=dt_max
+        potential.force, potential.shift, dt_start=dt_start, dt_max=dt_max
     )
     state = init_fn(position, neighbor=neighbors)
 

@@ -130,8 +130,9 @@ def md_integrator(
             raise ValueError(f"{name} must be positive, got {value!r}")
 
     def energy_fn(R, neighbor, **thermostat_kwargs):
-        # jax-md passes kT on to the force function; the energy ignores it.
-        return potential.energy(R, neighbor)
+        # jax-md accepts a force function in place of the energy (it checks
+        # the output shape) and passes kT on to it; the force ignores kT.
+        return potential.force(R, neighbor)
 
     shift_fn = potential.shift
     if ensemble == "nve":

@@ -49,6 +49,7 @@ from jax_md import partition, space
 from jaxtyping import Array, Float
 
 from landscape.validate import require_choice, require_positive, require_positive_int
+from liquids.neighbors import VerletBuilder, verlet_builder
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ __all__ = [
 ]
 
 Model = Literal["lj", "wca"]
-NeighborFormat = Literal["dense", "sparse", "ordered_sparse"]
+NeighborFormat = Literal["verlet", "dense", "sparse", "ordered_sparse"]
 
 _FORMATS = {
+    "verlet": partition.NeighborListFormat.Dense,
     "dense": partition.NeighborListFormat.Dense,
     "sparse": partition.NeighborListFormat.Sparse,
     "ordered_sparse": partition.NeighborListFormat.OrderedSparse,
@@ -193,10 +195,14 @@ class KAPotential:
         shift: jax-md periodic shift (wraps into [0, L)).
         neighbor_fn: jax-md ``NeighborListFns`` (``allocate``/``update``) with
             list radius ``max_cutoff + skin``.
-        neighbor_format: ``"dense"``, ``"sparse"`` or ``"ordered_sparse"``.
+        neighbor_format: ``"verlet"`` (this package's cell-list Verlet list,
+            the fast default), ``"dense"``, ``"sparse"`` or
+            ``"ordered_sparse"`` (jax-md's builders).
         skin: neighbour-list skin (the list is rebuilt when a particle moved
             more than ``skin / 2``).
         capacity_multiplier: head-room of a freshly allocated neighbour list.
+        builder: the :class:`~liquids.neighbors.VerletBuilder` of the
+            ``"verlet"`` format, else ``None``.
     """
 
     model: Model
@@ -209,6 +215,7 @@ class KAPotential:
     neighbor_format: NeighborFormat
     skin: float
     capacity_multiplier: float
+    builder: VerletBuilder | None = None
     _shared: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def allocate(
@@ -237,6 +244,15 @@ class KAPotential:
             capacity, cell_capacity: exact list and cell capacities (to
                 rebuild the list of a checkpointed run with its old shapes).
         """
+        if self.builder is not None:
+            return self.builder.allocate(
+                R,
+                capacity=capacity,
+                cell_capacity=cell_capacity,
+                capacity_multiplier=self.capacity_multiplier,
+                minimum_capacity=self.capacity_multiplier * self._expected_neighbors(),
+                extra_capacity=extra_capacity,
+            )
         neighbor = self.neighbor_fn.allocate(R, extra_capacity=extra_capacity)
         n = self.num_particles
         limit = {
@@ -324,7 +340,9 @@ class KAPotential:
         n = R.shape[0]
         s = self.species
         idx = neighbor.idx
-        if self.neighbor_format == "dense":
+        if self._is_dense:
+            if scale == 1.0:
+                return 0.5 * jnp.sum(self._dense_terms(R, idx)[0])
             valid = idx < n
             Rj = jnp.take(R, idx, axis=0, mode="clip")
             sj = jnp.take(s, idx, axis=0, mode="clip")
@@ -338,6 +356,58 @@ class KAPotential:
         sj = jnp.take(s, j, mode="clip")
         e = jnp.sum(self._pairs_energy(Ri, Rj, si, sj, valid, scale))
         return 0.5 * e if self.neighbor_format == "sparse" else e
+
+    @property
+    def _is_dense(self) -> bool:
+        return self.neighbor_format in ("dense", "verlet")
+
+    def _neighbor_species(self, idx):
+        if self.builder is not None:
+            return self.builder.neighbor_species(idx)
+        return jnp.take(self.species, idx, mode="clip")
+
+    def _dense_terms(self, R, idx):
+        """Pair energies, ``-V'(r)/r`` and separations over a dense list.
+
+        Written out instead of differentiated: the gradient of a gather is a
+        scatter-add, which XLA runs serially on CPU. Each pair appears in both
+        rows of a dense list; the row sums below give the force on the row's
+        particle directly (Newton's third law is not used, so no scatter).
+
+        Returns:
+            ``(energy [N, K], fm [N, K], separations [dim] of [N, K])`` with
+            zeros on padding and beyond the cutoff; ``fm * r_ij`` is the force
+            on ``i`` from ``j``.
+        """
+        n = R.shape[0]
+        j = jnp.minimum(idx, n - 1)
+        pair = self.species[:, None] + self._neighbor_species(idx)
+        p = self.parameters
+
+        def per_pair(table):
+            aa, ab, bb = (float(table[0, 0]), float(table[0, 1]), float(table[1, 1]))
+            return jnp.where(pair == 0, aa, jnp.where(pair == 1, ab, bb)).astype(
+                R.dtype
+            )
+
+        eps, sig2 = per_pair(p.epsilon), per_pair(p.sigma**2)
+        rc2, shift = per_pair(p.cutoff**2), per_pair(p.shift)
+        separations = []
+        r2 = jnp.zeros(idx.shape, R.dtype)
+        for a in range(self.dimension):
+            x = R[:, a]
+            d = x[:, None] - x[j]
+            side = float(self.box[a])
+            d = d - side * jnp.round(d * (1.0 / side))
+            separations.append(d)
+            r2 = r2 + d * d
+        inside = (idx < n) & (r2 < rc2)
+        inv_r2 = 1.0 / jnp.where(inside, r2, 1.0)
+        x2 = sig2 * inv_r2
+        x6 = x2 * x2 * x2
+        energy = jnp.where(inside, 4.0 * eps * (x6 * x6 - x6) - shift, 0.0)
+        fm = jnp.where(inside, 24.0 * eps * (2.0 * x6 * x6 - x6) * inv_r2, 0.0)
+        return energy, fm, separations
 
     def energy(
         self, R: Float[Array, "particles dim"], neighbor: partition.NeighborList
@@ -353,7 +423,14 @@ class KAPotential:
     def force(
         self, R: Float[Array, "particles dim"], neighbor: partition.NeighborList
     ) -> Float[Array, "particles dim"]:
-        """``[particles, dim]`` forces :math:`-\\partial U / \\partial R`."""
+        """``[particles, dim]`` forces :math:`-\\partial U / \\partial R`.
+
+        Written out analytically for dense lists (``"verlet"``, ``"dense"``),
+        ``-jax.grad(energy)`` for the sparse formats.
+        """
+        if self._is_dense:
+            _, fm, separations = self._dense_terms(R, neighbor.idx)
+            return jnp.stack([jnp.sum(fm * d, axis=1) for d in separations], -1)
         return -jax.grad(self._energy)(R, neighbor, 1.0)
 
     def energy_dense(self, R: Float[Array, "particles dim"]) -> Float[Array, ""]:
@@ -376,6 +453,10 @@ class KAPotential:
         Computed as :math:`-\\mathrm{d}U(\\lambda R)/\\mathrm{d}\\lambda` at
         :math:`\\lambda = 1`, so it is exact for the truncated potential.
         """
+        if self._is_dense:
+            _, fm, separations = self._dense_terms(R, neighbor.idx)
+            r2 = sum(d * d for d in separations)
+            return 0.5 * jnp.sum(fm * r2)
         return -jax.grad(lambda lam: self._energy(R, neighbor, lam))(
             jnp.asarray(1.0, R.dtype)
         )
@@ -458,7 +539,7 @@ def kob_andersen(
     *,
     dim: int = 3,
     skin: float = 0.3,
-    neighbor_format: NeighborFormat = "ordered_sparse",
+    neighbor_format: NeighborFormat = "verlet",
     capacity_multiplier: float = 1.25,
 ) -> KAPotential:
     """Build the KA-LJ or KA-WCA potential for a periodic box.
@@ -473,7 +554,10 @@ def kob_andersen(
         skin: neighbour-list skin (LJ length units); the list radius is
             ``max_cutoff + skin`` and it is rebuilt after a displacement of
             ``skin / 2``.
-        neighbor_format: jax-md neighbour-list format.
+        neighbor_format: ``"verlet"`` (default: :mod:`liquids.neighbors`,
+            a cell-list-built dense list with per-pair radii, several times
+            faster on CPU) or one of jax-md's formats ``"dense"``,
+            ``"sparse"``, ``"ordered_sparse"``.
         capacity_multiplier: head-room of a newly allocated neighbour list.
 
     Returns:
@@ -502,14 +586,24 @@ def kob_andersen(
         )
 
     displacement, shift = space.periodic(side)
-    neighbor_fn = partition.neighbor_list(
-        displacement,
-        side,
-        params.max_cutoff,
-        dr_threshold=skin,
-        capacity_multiplier=capacity_multiplier,
-        format=_FORMATS[neighbor_format],
-    )
+    builder = None
+    if neighbor_format == "verlet":
+        builder = verlet_builder(side, labels, params.cutoff, skin)
+        neighbor_fn = partition.NeighborListFns(
+            lambda R, extra_capacity=0, **kw: builder.allocate(
+                R, extra_capacity=extra_capacity, **kw
+            ),
+            lambda R, neighbor, **kw: builder.update(R, neighbor),
+        )
+    else:
+        neighbor_fn = partition.neighbor_list(
+            displacement,
+            side,
+            params.max_cutoff,
+            dr_threshold=skin,
+            capacity_multiplier=capacity_multiplier,
+            format=_FORMATS[neighbor_format],
+        )
     logger.debug(
         "KA-%s potential: N=%d, box=%s, list radius %.3f (%s)",
         model.upper(),
@@ -529,4 +623,5 @@ def kob_andersen(
         neighbor_format=neighbor_format,
         skin=float(skin),
         capacity_multiplier=float(capacity_multiplier),
+        builder=builder,
     )

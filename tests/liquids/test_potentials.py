@@ -58,6 +58,8 @@ def jittered_lattice(n, box, dim, rng, jitter=0.15):
 
 
 CASES = [
+    ("lj", 3, 256, "verlet"),
+    ("wca", 2, 300, "verlet"),  # 5 x 5 cells: the cell-list path
     ("lj", 3, 256, "dense"),
     ("wca", 3, 128, "ordered_sparse"),
     ("lj", 2, 150, "ordered_sparse"),

@@ -1,0 +1,102 @@
+"""The cell-list Verlet builder against a brute-force pair search."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from liquids.neighbors import _compact, verlet_builder
+from liquids.potentials import KA_PARAMETERS, box_length, ka_species, kob_andersen
+
+
+def brute_force_sets(R, species, side, radius):
+    d = R[:, None] - R[None]
+    d -= side * np.round(d / side)
+    r2 = np.sum(d * d, -1)
+    reach2 = radius[species[:, None], species[None]] ** 2
+    mask = (r2 < reach2) & ~np.eye(len(R), dtype=bool)
+    return [set(np.nonzero(row)[0]) for row in mask]
+
+
+def list_sets(idx, n):
+    return [set(row[row < n].tolist()) for row in np.asarray(idx)]
+
+
+@pytest.mark.parametrize(
+    "n,dim,shuffle",
+    [(2000, 3, False), (1000, 3, True), (400, 2, True), (120, 2, False)],
+)
+def test_lists_match_brute_force(n, dim, shuffle):
+    rng = np.random.default_rng(n)
+    side = np.full(dim, box_length(n, 1.2, dim))
+    species = ka_species(n)
+    if shuffle:  # species not in blocks: the gathered-species path
+        species = rng.permutation(species)
+    R = rng.uniform(0, side, (n, dim)).astype(np.float32)
+    cut = KA_PARAMETERS["lj"].cutoff
+    builder = verlet_builder(side, species, cut, 0.3)
+    nbrs = builder.allocate(jnp.asarray(R))
+    assert not nbrs.did_buffer_overflow
+    assert list_sets(nbrs.idx, n) == brute_force_sets(R, species, side, cut + 0.3)
+    if n == 2000:
+        assert builder.use_cells(nbrs.cell_list_capacity)  # 4^3 cells
+    if n == 120:
+        assert not builder.use_cells(nbrs.cell_list_capacity)
+
+
+def test_overflow_is_flagged_not_silent():
+    n = 2000
+    side = np.full(3, box_length(n))
+    rng = np.random.default_rng(0)
+    R = jnp.asarray(rng.uniform(0, side, (n, 3)), jnp.float32)
+    builder = verlet_builder(side, ka_species(n), KA_PARAMETERS["lj"].cutoff, 0.3)
+    good = builder.allocate(R)
+    small = builder.allocate(R, capacity=good.max_occupancy // 2)
+    assert small.did_buffer_overflow
+    # All particles in one corner: the cells overflow.
+    crowded = builder.allocate(
+        R, capacity=good.max_occupancy, cell_capacity=good.cell_list_capacity
+    )
+    squeezed = crowded.update(R * 0.5 + 0.0)  # moved far: rebuilt, crowded
+    assert squeezed.did_buffer_overflow
+    assert not crowded.did_buffer_overflow
+
+
+def test_update_rebuilds_only_after_half_skin():
+    n = 500
+    side = np.full(3, box_length(n))
+    rng = np.random.default_rng(1)
+    R = jnp.asarray(rng.uniform(0, side, (n, 3)))
+    pot = kob_andersen("lj", side, ka_species(n), skin=0.4)
+    nbrs = pot.allocate(R)
+    small = R.at[0, 0].add(0.19)  # < skin / 2: list kept
+    assert np.array_equal(nbrs.update(small).reference_position, R)
+    big = R.at[0, 0].add(-0.21)  # > skin / 2 (minimum image): rebuilt
+    assert np.array_equal(nbrs.update(big).reference_position, big)
+    wrapped = R.at[0, 0].set(R[0, 0] + side[0])  # a whole box away: no move
+    assert np.array_equal(nbrs.update(wrapped).reference_position, R)
+
+
+def test_compact_finds_every_true_entry_in_order():
+    rng = np.random.default_rng(3)
+    keep = rng.random((50, 200)) < rng.random((50, 1)) * 0.4
+    keep[0] = False
+    keep[1] = True
+    pos, count = jax.jit(_compact, static_argnums=1)(jnp.asarray(keep), 100)
+    pos, count = np.asarray(pos), np.asarray(count)
+    np.testing.assert_array_equal(count, keep.sum(1))
+    for row, p, c in zip(keep, pos, count, strict=True):
+        expect = np.nonzero(row)[0][:100]
+        np.testing.assert_array_equal(p[: len(expect)], expect)
+        assert np.all(p[min(c, 100) :] >= 200)
+
+
+def test_compact_binary_search_path_agrees():
+    rng = np.random.default_rng(4)
+    keep = rng.random((20, 32 * 45 + 7)) < 0.05  # 46 words: the search path
+    pos, count = jax.jit(_compact, static_argnums=1)(jnp.asarray(keep), 120)
+    pos, count = np.asarray(pos), np.asarray(count)
+    np.testing.assert_array_equal(count, keep.sum(1))
+    for row, p in zip(keep, pos, strict=True):
+        expect = np.nonzero(row)[0][:120]
+        np.testing.assert_array_equal(p[: len(expect)], expect)
