@@ -40,8 +40,8 @@ METHODS = {
     "feedback_alignment": (FEEDFORWARD, {}),
     "forward_forward": (FEEDFORWARD, {}),
     "spsa": (FEEDFORWARD, {"learning_rate": 2e-3}),
-    "equilibrium": (ENERGY, {}),
-    "coupled_learning": (ENERGY, {"learning_rate": 2.0}),
+    "equilibrium": (ENERGY, {"learning_rate": 5e-2}),
+    "coupled_learning": (ENERGY, {"learning_rate": 5e-2}),
 }
 
 

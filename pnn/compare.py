@@ -182,7 +182,11 @@ class CompareConfig(FrozenConfig):
     methods: list[MethodName] = list(METHOD_NAMES)
     training: dict[str, Any] = {"epochs": 5, "batch_size": 64, "learning_rate": 1e-2}
     method_overrides: dict[MethodName, dict[str, Any]] = {
-        "spsa": {"learning_rate": 2e-3},
+        # measured defaults (docs/pnn-training.md): SPSA with c above the
+        # device's programming noise and more, smaller steps; a label
+        # embedding for forward-forward that does not swamp inputs in [0, 1]
+        "spsa": {"learning_rate": 1e-2, "batch_size": 16, "spsa_perturbation": 0.05},
+        "forward_forward": {"ff_label_scale": 0.3},
         "coupled_learning": {"learning_rate": 2.0},
         "equilibrium": {"learning_rate": 1e-2},
     }

@@ -27,7 +27,8 @@ output node. With ``hidden = 0`` inputs connect straight to the outputs.
 
 Reality gap of the physical face: a fixed per-edge conductance mismatch
 (relative std ``conductance_mismatch``, from the seed) and Gaussian read noise
-of std ``read_noise`` on every measured pressure.
+of std ``read_noise`` on every measured pressure (every node but the
+imposed inputs, ground and supply; clamped outputs are read like free ones).
 
 References:
     Stern, Hexner, Rocks & Liu, "Supervised learning in physical networks:
@@ -79,6 +80,11 @@ class ResistorNetworkConfig(SubstrateConfig):
             device, in [0, 1].
         read_noise: std of each measured pressure, in [0, 1].
         newton_steps: Newton iterations of the nonlinear solve.
+        target_low, target_high: class targets of equilibrium propagation
+            and coupled learning, as fractions of ``supply``: the output node
+            of the true class should settle at ``target_high * supply``, the
+            others at ``target_low * supply`` (see
+            :meth:`ResistorNetwork.class_targets`).
     """
 
     kind: Literal["resistor_network"] = "resistor_network"
@@ -92,6 +98,8 @@ class ResistorNetworkConfig(SubstrateConfig):
     conductance_mismatch: float = unit_interval(0.05)
     read_noise: float = unit_interval(0.01)
     newton_steps: int = pydantic.Field(12, ge=1, le=100)
+    target_low: float = unit_interval(0.4)
+    target_high: float = unit_interval(0.6)
 
     @pydantic.model_validator(mode="after")
     def _check_range(self) -> ResistorNetworkConfig:
@@ -99,6 +107,11 @@ class ResistorNetworkConfig(SubstrateConfig):
             raise ValueError(
                 f"conductance_max ({self.conductance_max}) must exceed "
                 f"conductance_min ({self.conductance_min})"
+            )
+        if self.target_high <= self.target_low:
+            raise ValueError(
+                f"target_high ({self.target_high}) must exceed "
+                f"target_low ({self.target_low})"
             )
         return self
 
@@ -300,24 +313,34 @@ class ResistorNetwork(FromConfig, EnergySubstrate):
         def newton(_, p):
             v = p[:, src] - p[:, dst]
             i = self._currents(k, v).T
-            c = jnp.broadcast_to(k + g_d * jnp.exp(v / s), v.shape).T
             grad = jax.ops.segment_sum(
                 jnp.concatenate([i, -i]), np.concatenate([src, dst]), n
             ).T
             grad = grad[:, free]
+            if target is not None:
+                grad = grad.at[:, out_local].add(
+                    beta * (p[:, self.output_nodes] - target)
+                )
+            if not g_d:
+                # Linear edges: one Laplacian shared by the whole batch, one
+                # factorisation for all right-hand sides.
+                hess = jax.ops.segment_sum(
+                    jnp.concatenate([k, k, -k, -k]), index, n_free * n_free + 1
+                )[:-1].reshape(n_free, n_free)
+                if target is not None:
+                    hess = hess.at[out_local, out_local].add(beta)
+                return p.at[:, free].add(-jnp.linalg.solve(hess, grad.T).T)
+            c = jnp.broadcast_to(k + g_d * jnp.exp(v / s), v.shape).T
             hess = jax.ops.segment_sum(
                 jnp.concatenate([c, c, -c, -c]), index, n_free * n_free + 1
             )
             hess = hess[:-1].T.reshape(-1, n_free, n_free)
             if target is not None:
-                grad = grad.at[:, out_local].add(
-                    beta * (p[:, self.output_nodes] - target)
-                )
                 hess = hess.at[:, out_local, out_local].add(beta)
             step = jnp.linalg.solve(hess, grad[..., None])[..., 0]
             # Guard against exponential overshoot far from the solution; the
             # clip is inactive once Newton converges.
-            step = jnp.clip(step, -4 * s, 4 * s) if g_d else step
+            step = jnp.clip(step, -4 * s, 4 * s)
             return p.at[:, free].add(-step)
 
         return jax.lax.fori_loop(0, steps, newton, state)
@@ -340,6 +363,22 @@ class ResistorNetwork(FromConfig, EnergySubstrate):
 
     def readout(self, state: jax.Array) -> jax.Array:
         return state[:, self.output_nodes]
+
+    def class_targets(self, labels: jax.Array, dtype=None) -> jax.Array:
+        """Target output pressures ``[batch, out_dim]`` for integer labels.
+
+        The true class's output node should sit at ``target_high * supply``,
+        every other output at ``target_low * supply``. A linear network's
+        settled pressures are weighted averages of its boundary pressures, so
+        one-hot targets (1 and 0, the two rails) are reachable only by
+        driving *every* output to a rail; their squared error is dominated by
+        pulling all outputs towards ground (exact gradient descent on it
+        stayed near chance on digits), whereas a window inside the rails
+        leaves the gradient the class contrast.
+        """
+        c = self.config
+        onehot = jax.nn.one_hot(labels, self.out_dim, dtype=dtype or self.dtype)
+        return c.supply * (c.target_low + (c.target_high - c.target_low) * onehot)
 
     @jit_method
     def calibrated_model(
@@ -386,12 +425,13 @@ class ResistorNetwork(FromConfig, EnergySubstrate):
 
     @jit_method
     def physical_clamped_state(self, params, x, target, eta, key) -> jax.Array:
+        # The clamped outputs are imposed, but coupled learning reads every
+        # edge's drop with the same instrument in both phases, so they carry
+        # the same read noise as the free outputs; exact clamped values
+        # against noisy free ones would bias the squared drops by
+        # read_noise**2 / eta on every edge at an output node.
         k = self._device_conductance(params)
-        state = self._clamped(k, x, target, eta)
-        measured = self._measure(state, key)
-        # The clamped outputs are imposed too, not measured.
-        out = self.output_nodes
-        return measured.at[:, out].set(state[:, out])
+        return self._measure(self._clamped(k, x, target, eta), key)
 
     @jit_method
     def physical(self, params: Params, x: jax.Array, key: jax.Array) -> jax.Array:

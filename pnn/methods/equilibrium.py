@@ -15,8 +15,10 @@ derivative at two nudged states:
     \\quad\\text{(centred, error } O(\\beta^2))
 
 and, uncentred, ``(1/beta)[dE/dth(s_beta) - dE/dth(s_0)]`` with error
-``O(beta)``. Both need two physical settlings per sample per step. Targets are
-the one-hot labels; the class score is the readout of the free state.
+``O(beta)``. Both need two physical settlings per sample per step. Targets
+come from the substrate's ``class_targets(labels)`` when it has one (the
+resistor network's target pressures inside its rails), else the one-hot
+labels; the class score is the readout of the free state.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pnn.substrate import EnergySubstrate, Substrate
 __all__ = [
     "ENERGY_REQUIREMENT",
     "EquilibriumPropagation",
+    "class_targets",
     "energy_layer",
     "equilibrium_gradient",
 ]
@@ -53,6 +56,18 @@ ENERGY_REQUIREMENT = (
 def energy_layer(network: Network) -> Substrate:
     """The single energy-based layer of ``network`` (see ``supports``)."""
     return network.layers[0]
+
+
+def class_targets(substrate, labels: jax.Array, dtype) -> jax.Array:
+    """Targets ``[batch, out_dim]`` of the nudged/clamped outputs for ``labels``.
+
+    The substrate's own ``class_targets`` when it defines one (target values
+    its outputs can reach), otherwise one-hot vectors.
+    """
+    own = getattr(substrate, "class_targets", None)
+    if own is not None:
+        return own(labels, dtype)
+    return jax.nn.one_hot(labels, substrate.out_dim, dtype=dtype)
 
 
 def equilibrium_gradient(
@@ -115,7 +130,7 @@ class EquilibriumPropagation(Method):
 
     def gradient(self, network, config: MethodConfig, params, aux, x, y, key):
         layer = energy_layer(network)
-        target = jax.nn.one_hot(y, layer.out_dim, dtype=x.dtype)
+        target = class_targets(layer, y, x.dtype)
         grads, cost = equilibrium_gradient(
             layer,
             params[0],

@@ -71,8 +71,8 @@ class MethodConfig(FrozenConfig):
         batch_size: samples per step (the last partial batch is dropped).
         learning_rate: step size of the optimiser (the rate ``alpha`` of
             coupled learning).
-        optimizer: ``"adam"`` or ``"sgd"`` (coupled learning always uses the
-            plain rule).
+        optimizer: ``"adam"`` or ``"sgd"`` (for coupled learning ``"sgd"``
+            is the plain rule with rate ``alpha = learning_rate``).
         noise_std: noise-aware training: standard deviation of the Gaussian
             noise added to each layer's output, relative to its RMS, in [0, 1].
         spsa_perturbation: SPSA step ``c`` of the perturbation ``c Delta``.
@@ -82,9 +82,14 @@ class MethodConfig(FrozenConfig):
             threshold of a layer of width ``n`` is ``n * ff_threshold``).
         ff_label_scale: forward-forward: size of the label embedding added to
             the input.
-        ep_beta: equilibrium propagation nudging strength ``beta``.
+        ep_beta: equilibrium propagation nudging strength ``beta`` (a
+            conductance: the nudge injects ``beta (target - output)`` into
+            each output node; it must stay below the outputs' own
+            conductance for the ``-beta`` nudge of centred EP to be stable).
         centred: equilibrium propagation: nudge by ``+beta`` and ``-beta``
-            (``True``) or compare ``+beta`` to the free state (``False``).
+            (``True``) or compare ``+beta`` to the free state (``False``);
+            coupled learning: clamp at ``+eta`` and ``-eta`` or compare the
+            ``+eta`` clamp to the free state.
         cl_eta: coupled learning nudge ``eta`` in (0, 1].
     """
 
@@ -98,7 +103,7 @@ class MethodConfig(FrozenConfig):
     feedback_scale: float = pydantic.Field(1.0, gt=0)
     ff_threshold: float = pydantic.Field(0.5, gt=0)
     ff_label_scale: float = pydantic.Field(1.0, gt=0)
-    ep_beta: float = pydantic.Field(0.1, gt=0)
+    ep_beta: float = pydantic.Field(1.0, gt=0)
     centred: bool = True
     cl_eta: float = pydantic.Field(0.5, gt=0, le=1)
 
@@ -193,6 +198,10 @@ class Method(abc.ABC):
             ``(grads, loss)``: ``grads`` has the structure of ``params`` and is
             followed downhill by the optimiser.
         """
+
+    def evaluations(self, config: MethodConfig) -> int:
+        """Physical evaluations per training sample per step under ``config``."""
+        return self.evaluations_per_sample
 
     def optimizer(self, config: MethodConfig) -> optax.GradientTransformation:
         """The optimiser that consumes :meth:`gradient`."""

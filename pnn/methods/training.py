@@ -182,7 +182,7 @@ def train(
 
     batch = config.batch_size
     n_batches = x_train.shape[0] // batch
-    evaluations_per_epoch = method.evaluations_per_sample * n_batches * batch
+    evaluations_per_epoch = method.evaluations(config) * n_batches * batch
     history: dict[str, list] = {
         "epoch": [],
         "train_loss": [],

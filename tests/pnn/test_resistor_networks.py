@@ -156,6 +156,20 @@ def test_physical_face_gap_and_exactness(x64):
     )
 
 
+def test_class_targets_lie_inside_the_rails(x64):
+    net = make(supply=2.0)
+    c = net.config
+    labels = jnp.asarray([0, 1, 1])
+    t = np.asarray(net.class_targets(labels))
+    assert t.shape == (3, net.out_dim)
+    np.testing.assert_allclose(t[np.arange(3), labels], c.target_high * c.supply)
+    off = np.ones_like(t, bool)
+    off[np.arange(3), labels] = False
+    np.testing.assert_allclose(t[off], c.target_low * c.supply)
+    # strictly between ground (0) and supply: reachable settled pressures
+    assert 0.0 < t.min() and t.max() < c.supply
+
+
 def test_bad_configs():
     with pytest.raises(ConfigError, match="read_noise"):
         build_substrate({**SMALL, "read_noise": -0.1})
@@ -163,3 +177,5 @@ def test_bad_configs():
         build_substrate({**SMALL, "conductance": 1.0})
     with pytest.raises(ConfigError, match="conductance_max"):
         build_substrate({**SMALL, "conductance_min": 2.0, "conductance_max": 1.0})
+    with pytest.raises(ConfigError, match="target_high"):
+        build_substrate({**SMALL, "target_low": 0.6, "target_high": 0.4})
