@@ -18,6 +18,7 @@ from pnn.methods import (
     spsa_gradient,
     train,
 )
+from pnn.methods.equilibrium import class_targets
 from pnn.methods.zeroth_order import group_size, grouped_spsa_gradient
 from pnn.network import AffineReadout, DigitalActivation, Network
 from pnn.registry import build_substrate
@@ -247,6 +248,24 @@ def test_coupled_learning_decreases_the_cost(x64, flow_network):
     )
 
 
+def test_centred_coupled_learning_error_shrinks_like_eta_squared(x64, flow_network):
+    """Plain and centred rules share the eta -> 0 limit; the plain rule's error
+    is O(eta), the centred one's O(eta^2)."""
+    net, params, x, target = flow_network
+    update = lambda eta, centred: np.asarray(
+        coupled_update(net, params, x, target, eta, centred=centred)[0]["conductance"]
+    )
+    limit = update(1e-4, True)
+    etas = [0.2, 0.1, 0.05]
+    rate = lambda e: (np.log2(e[0] / e[1]), np.log2(e[1] / e[2]))
+    errors = {
+        c: [np.linalg.norm(update(eta, c) - limit) for eta in etas]
+        for c in (True, False)
+    }
+    assert all(1.7 < r < 2.3 for r in rate(errors[True])), errors
+    assert all(0.8 < r < 1.2 for r in rate(errors[False])), errors
+
+
 def test_coupled_learning_rule_is_the_local_energy_difference(x64, flow_network):
     """For a flow network (dp_F^2 - dp_C^2)/eta is -2/eta times the change of
     dE/dk between the clamped and the free state."""
@@ -263,6 +282,77 @@ def test_coupled_learning_rule_is_the_local_energy_difference(x64, flow_network)
     np.testing.assert_allclose(
         delta["conductance"], 2 * general["conductance"], rtol=1e-10, atol=1e-14
     )
+
+
+def flow_classes(n_train=96, n_test=48, dim=6, classes=3, seed=5):
+    """Separable blobs with features in [0, 1] (input pressures between the rails)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0.0, 1.0, (classes, dim))
+    y = rng.integers(0, classes, n_train + n_test)
+    x = np.clip(centres[y] + 0.1 * rng.standard_normal((y.size, dim)), 0.0, 1.0)
+    return SimpleNamespace(
+        x_train=x[:n_train].astype(np.float32),
+        y_train=y[:n_train],
+        x_test=x[n_train:].astype(np.float32),
+        y_test=y[n_train:],
+        num_classes=classes,
+    )
+
+
+FLOW_DATA = flow_classes()
+#: a resistor network with the default device gap (mismatch 0.05, read noise 0.01)
+FLOW = dict(kind="resistor_network", in_dim=6, out_dim=3, hidden=4, seed=3)
+
+
+@pytest.mark.parametrize("method", ["equilibrium", "coupled_learning"])
+def test_energy_methods_learn_a_separable_task_on_the_noisy_device(method):
+    """Default method settings and the default device gap: the physical
+    accuracy must clearly beat chance (one-hot targets at the rails, the old
+    setting, left the digits accuracy at chance)."""
+    network = Network([build_substrate(FLOW)])
+    result = train(
+        network,
+        FLOW_DATA,
+        config(method, epochs=6, learning_rate=0.05),
+        jax.random.PRNGKey(0),
+    )
+    loss = result.history["train_loss"]
+    assert loss[-1] < 0.7 * loss[0], loss
+    assert result.accuracy_physical > 1.0 / FLOW_DATA.num_classes + 0.15
+
+
+def test_default_ep_and_cl_updates_point_downhill_under_read_noise(x64):
+    """With the default beta, eta and read noise, one physical estimate on a
+    batch has a clearly positive cosine with the exact gradient of the cost
+    the methods nudge (class targets inside the rails)."""
+    net = build_substrate({**FLOW, "conductance_mismatch": 0.0, "dtype": "float64"})
+    defaults = MethodConfig(method="equilibrium")
+    params = net.init(jax.random.PRNGKey(1))
+    x = jnp.asarray(FLOW_DATA.x_train[:64], jnp.float64)
+    target = class_targets(net, jnp.asarray(FLOW_DATA.y_train[:64]), jnp.float64)
+    cost = lambda p: net.cost(net.free_state(p, x), target).mean()
+    true = np.asarray(jax.grad(cost)(params)["conductance"])
+    cos = lambda a: float(a @ true / np.linalg.norm(a) / np.linalg.norm(true))
+    keys = jax.random.split(jax.random.PRNGKey(2), 8)
+    ep = [
+        cos(
+            np.asarray(
+                equilibrium_gradient(net, params, x, target, defaults.ep_beta, key=k)[
+                    0
+                ]["conductance"]
+            )
+        )
+        for k in keys
+    ]
+    cl = [
+        coupled_update(
+            net, params, x, target, defaults.cl_eta, k, centred=defaults.centred
+        )[0]["conductance"]
+        for k in keys
+    ]
+    cl = [cos(-np.asarray(d)) for d in cl]
+    assert min(ep) > 0.5, ep
+    assert min(cl) > 0.5, cl
 
 
 def test_bad_combinations_and_configs_give_clear_errors():
