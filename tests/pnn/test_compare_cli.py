@@ -142,3 +142,23 @@ def test_demo_config_is_the_short_study():
     assert config.methods == DEMO_METHODS
     assert config.depth_sweep.depths == [1, 3]
     assert not config.noise_sweep.enabled and not config.cyclic_hessian.enabled
+
+
+def test_shipped_study_config_validates():
+    """The study's own config loads, and every pair it asks for is a valid
+    (network, method) combination on both data sets."""
+    from pathlib import Path
+
+    from landscape.config import load_config
+    from pnn.compare import FEATURES, NUM_CLASSES, _pair_jobs
+    from pnn.methods import compatible_methods
+    from pnn.network import NetworkSpec, build_network
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(CompareConfig, root / "data/configs/pnn_compare.toml")
+    jobs = _pair_jobs(config)
+    assert {j["dataset"] for j in jobs} == set(config.datasets)
+    for job in jobs:
+        spec = NetworkSpec.model_validate(job["network"])
+        net = build_network(spec, FEATURES[job["dataset"]], NUM_CLASSES)
+        assert job["method"]["method"] in compatible_methods(net)
