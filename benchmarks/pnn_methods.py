@@ -41,7 +41,7 @@ METHODS = {
     "forward_forward": (FEEDFORWARD, {}),
     "spsa": (FEEDFORWARD, {"learning_rate": 2e-3}),
     "equilibrium": (ENERGY, {"learning_rate": 5e-2}),
-    "coupled_learning": (ENERGY, {"learning_rate": 5e-2}),
+    "coupled_learning": (ENERGY, {"learning_rate": 5e-2, "cl_eta": 1.0}),
 }
 
 

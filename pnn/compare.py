@@ -187,7 +187,7 @@ class CompareConfig(FrozenConfig):
         # embedding for forward-forward that does not swamp inputs in [0, 1]
         "spsa": {"learning_rate": 1e-2, "batch_size": 16, "spsa_perturbation": 0.05},
         "forward_forward": {"ff_label_scale": 0.3},
-        "coupled_learning": {"learning_rate": 5e-2},
+        "coupled_learning": {"learning_rate": 5e-2, "cl_eta": 1.0},
         "equilibrium": {"learning_rate": 5e-2},
     }
     depth_sweep: DepthSweepConfig = DepthSweepConfig()

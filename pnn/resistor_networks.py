@@ -98,8 +98,8 @@ class ResistorNetworkConfig(SubstrateConfig):
     conductance_mismatch: float = unit_interval(0.05)
     read_noise: float = unit_interval(0.01)
     newton_steps: int = pydantic.Field(12, ge=1, le=100)
-    target_low: float = unit_interval(0.4)
-    target_high: float = unit_interval(0.6)
+    target_low: float = unit_interval(0.3)
+    target_high: float = unit_interval(0.7)
 
     @pydantic.model_validator(mode="after")
     def _check_range(self) -> ResistorNetworkConfig:

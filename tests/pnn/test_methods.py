@@ -313,7 +313,7 @@ def test_energy_methods_learn_a_separable_task_on_the_noisy_device(method):
     result = train(
         network,
         FLOW_DATA,
-        config(method, epochs=6, learning_rate=0.05),
+        config(method, epochs=10, learning_rate=0.05),
         jax.random.PRNGKey(0),
     )
     loss = result.history["train_loss"]
