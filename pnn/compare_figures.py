@@ -1,10 +1,11 @@
 """Figures of the ``pnn compare`` study (matplotlib, PNG, no display needed).
 
 * ``accuracy_vs_evaluations.png``: physical test accuracy against cumulative
-  physical evaluations, one curve per (network, method) of the first data set
-  (methods that spend none are drawn as a marker at the left edge).
-* ``accuracy_vs_depth.png``: physical (solid) and digital (dashed) test
-  accuracy against the number of substrate layers.
+  physical evaluations, one panel per network of the first data set, one
+  curve per method (methods that spend none are dashed horizontal lines at
+  their final accuracy).
+* ``accuracy_vs_depth.png``: physical (solid) and digital (dashed, open
+  markers) test accuracy against the number of substrate layers.
 * ``accuracy_vs_noise.png``: physical test accuracy against the noise level.
 * ``cyclic_hessian.png``: top Hessian eigenvalue of the digital model under
   plain and cyclic cross-entropy, with the edge of stability ``2 / lr``.
@@ -19,56 +20,96 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["plot_compare"]
 
 
+#: one colour and marker per method, the same in every panel and figure
+_METHOD_STYLE = {
+    "backprop": ("tab:gray", "o"),
+    "in_silico": ("tab:blue", "s"),
+    "noise_aware": ("tab:cyan", "v"),
+    "physics_aware": ("tab:orange", "o"),
+    "feedback_alignment": ("tab:red", "^"),
+    "forward_forward": ("tab:green", "D"),
+    "spsa": ("tab:purple", "P"),
+    "equilibrium": ("tab:brown", "X"),
+    "coupled_learning": ("tab:olive", "*"),
+}
+
+
+def _style(method: str) -> tuple[str, str]:
+    return _METHOD_STYLE.get(method, ("k", "o"))
+
+
 def _accuracy_vs_evaluations(pairs, path: Path) -> None:
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
+    """One panel per network of the first data set; methods that spend no
+    physical evaluations are horizontal lines at their final accuracy."""
     dataset = pairs[0][0]["dataset"]
-    curves: dict[str, list] = {}
+    curves: dict[str, dict[str, list]] = {}
     for job, res in pairs:
         if job["dataset"] != dataset:
             continue
-        label = f"{job['network']['name']}/{job['method']['method']}"
-        curves.setdefault(label, []).append(res["history"])
-    for label, histories in sorted(curves.items()):
-        evals = np.mean([h["physical_evaluations"] for h in histories], axis=0)
-        acc = np.mean([h["accuracy_physical"] for h in histories], axis=0)
-        if not evals.any():
-            label += " (0 evals, drawn at 1)"
-        evals = np.maximum(evals, 1.0)  # zero-cost methods at the left edge
-        ax.plot(evals, acc, marker="o", ms=3, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("physical evaluations (samples through the device)")
-    ax.set_ylabel(f"test accuracy on the physical system ({dataset})")
-    ax.legend(fontsize=6, ncol=2)
+        network = job["network"]["name"]
+        curves.setdefault(network, {}).setdefault(job["method"]["method"], []).append(
+            res["history"]
+        )
+    networks = list(curves)
+    fig = Figure(figsize=(5.2 * len(networks), 4.4))
+    axes = np.atleast_1d(fig.subplots(1, len(networks), sharey=True))
+    for ax, network in zip(axes, networks, strict=True):
+        for method, histories in curves[network].items():
+            color, marker = _style(method)
+            evals = np.mean([h["physical_evaluations"] for h in histories], axis=0)
+            acc = np.mean([h["accuracy_physical"] for h in histories], axis=0)
+            if not evals.any():
+                ax.axhline(
+                    acc[-1], color=color, ls="--", lw=1, label=f"{method} (0 evals)"
+                )
+                continue
+            ax.plot(evals, acc, color=color, marker=marker, ms=3, label=method)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded 2x10^3...
+        ax.set_title(f"{network} ({dataset}, seed mean)", fontsize=9)
+        ax.set_xlabel("physical evaluations in training (samples x queries)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5, loc="lower right")
+    axes[0].set_ylabel("test accuracy on the physical system")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def _sweep(arrays, methods, xlabel: str, path: Path, model_too: bool) -> None:
     points, acc = arrays
-    fig = Figure(figsize=(5, 3.6))
+    fig = Figure(figsize=(5.4, 3.8))
     ax = fig.subplots()
     for i, method in enumerate(methods):
-        (line,) = ax.plot(
-            points, acc["accuracy_physical"][i].mean(-1), marker="o", label=method
+        color, marker = _style(method)
+        ax.plot(
+            points,
+            acc["accuracy_physical"][i].mean(-1),
+            color=color,
+            marker=marker,
+            label=f"{method} (physical)" if model_too else method,
         )
         if model_too:
             ax.plot(
                 points,
                 acc["accuracy_model"][i].mean(-1),
                 ls="--",
-                color=line.get_color(),
-                alpha=0.6,
+                color=color,
+                marker=marker,
+                mfc="none",
+                alpha=0.7,
+                label=f"{method} (digital model)",
             )
     ax.set_xticks(points)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (physical; dashed: digital)")
+    ax.set_ylabel("test accuracy (seed mean)")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
