@@ -12,7 +12,7 @@ factorisation behind ``jnp.linalg.solve``) splits its batch over that pool and
 blocks until the pieces finish; when as many such calls run concurrently as
 the pool has threads, every pool thread waits for work that only a pool
 thread can do, and the process hangs with all threads in a futex wait
-(measured: the resistor-network test-set scoring of ``pnn compare`` hung after
+(measured with the resistor network before 9f29ca9: its test-set scoring hung after
 about 50 calls on 2 cores; pinned to one CPU, 180 calls ran through). A pool
 of one thread runs the batch inline and cannot deadlock, so the local
 cluster's workers are pinned to one CPU each (:func:`pin_to_one_cpu`) before
