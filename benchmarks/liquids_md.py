@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/liquids_md.py [--sizes 1000 8000] [--steps 2000]
-        [--formats ordered_sparse dense] [--dtypes float32] [--no-lammps]
+        [--formats verlet ordered_sparse] [--skins 0.3 0.5] [--no-lammps]
 
 Prints steps/s and particle-steps/s for every (N, neighbour format, dtype)
 of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3, the per-pair
@@ -46,6 +46,9 @@ from liquids.integrators import md_integrator
 from liquids.potentials import box_length, ka_species, kob_andersen
 from liquids.simulation import initial_positions, minimize_fire
 
+REPEATS = 3
+"""Timed repeats per code (after the warm-up); the fastest is reported."""
+
 
 def relaxed_start(n: int, seed: int = 0):
     """FIRE-relaxed random start of N particles (float64 NumPy positions)."""
@@ -81,11 +84,14 @@ def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3):
     if bool(state.neighbor.did_buffer_overflow):
         state = state.set(neighbor=pot.allocate(state.position, 8))
         state, _ = run(state, 200)
-    t0 = time.perf_counter()
-    state, rebuilds = jax.block_until_ready(run(state, steps))
-    elapsed = time.perf_counter() - t0
+    best = (0.0, 0)
+    for _ in range(REPEATS):  # best of several: robust to bursts of load
+        t0 = time.perf_counter()
+        state, rebuilds = jax.block_until_ready(run(state, steps))
+        rate = steps / (time.perf_counter() - t0)
+        best = max(best, (rate, int(rebuilds)))
     overflow = bool(state.neighbor.did_buffer_overflow)
-    return steps / elapsed, int(rebuilds), overflow
+    return best[0], best[1], overflow
 
 
 def lammps_rate(R0, L, steps, temperature=0.8):
@@ -126,13 +132,14 @@ def lammps_rate(R0, L, steps, temperature=0.8):
             "run 200",
         ]:
             lmp.command(line)
-        before = lmp.get_thermo("nbuild")
-        t0 = time.perf_counter()
-        lmp.command(f"run {steps}")
-        elapsed = time.perf_counter() - t0
-        builds = int(lmp.get_thermo("nbuild") - before)
+        best = (0.0, 0)
+        for _ in range(REPEATS):
+            t0 = time.perf_counter()
+            lmp.command(f"run {steps}")
+            rate = steps / (time.perf_counter() - t0)
+            best = max(best, (rate, int(lmp.get_thermo("nbuild"))))  # per run
         lmp.close()
-    return steps / elapsed, builds
+    return best
 
 
 def main() -> None:
@@ -142,6 +149,7 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["verlet", "ordered_sparse"])
     parser.add_argument("--dtypes", nargs="+", default=["float32"])
     parser.add_argument("--skins", type=float, nargs="+", default=[0.3])
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-lammps", action="store_true")
     args = parser.parse_args()
 
@@ -154,27 +162,41 @@ def main() -> None:
     for n in args.sizes:
         steps = max(100, args.steps * 1000 // n)
         R0, L = relaxed_start(n)
-        ref = None
-        if not args.no_lammps:
-            out = lammps_rate(R0, L, steps)
-            if out is not None:
-                ref, builds = out
-                name = "LAMMPS lj/cut (1 rank) skin 0.3"
-                print(
-                    f"{n:>6} {name:>34} {ref:>9.1f} {ref * n:>17.3g} {builds:>7}",
-                    flush=True,
-                )
-        for fmt in args.formats:
-            for dtype in args.dtypes:
-                for skin in args.skins:
-                    rate, builds, overflow = glassland_rate(
+        codes = [("lammps", None, None, None)] if not args.no_lammps else []
+        codes += [
+            ("glassland", fmt, dtype, skin)
+            for fmt in args.formats
+            for dtype in args.dtypes
+            for skin in args.skins
+        ]
+        # Rounds interleave the codes so a change of machine load hits all of
+        # them; each code reports its best round.
+        best: dict = {}
+        for _ in range(args.rounds):
+            for code in codes:
+                kind, fmt, dtype, skin = code
+                if kind == "lammps":
+                    out = lammps_rate(R0, L, steps)
+                    if out is None:
+                        continue
+                    result = (*out, False)
+                else:
+                    result = glassland_rate(
                         R0, L, steps, fmt, getattr(jnp, dtype), skin=skin
                     )
-                    ratio = f"{rate / ref:.2f}x" if ref else "-"
-                    flag = " (overflow!)" if overflow else ""
-                    name = f"glassland {fmt} {dtype} skin {skin}"
-                    line = f"{n:>6} {name:>34} {rate:>9.1f} {rate * n:>17.3g}"
-                    print(f"{line} {builds:>7} {ratio:>7}{flag}", flush=True)
+                if code not in best or result[0] > best[code][0]:
+                    best[code] = result
+        ref = best.get(("lammps", None, None, None), (None,))[0]
+        for code, (rate, builds, overflow) in best.items():
+            kind, fmt, dtype, skin = code
+            if kind == "lammps":
+                name = "LAMMPS lj/cut (1 rank) skin 0.3"
+            else:
+                name = f"glassland {fmt} {dtype} skin {skin}"
+            ratio = f"{rate / ref:.2f}x" if ref else "-"
+            flag = " (overflow!)" if overflow else ""
+            line = f"{n:>6} {name:>34} {rate:>9.1f} {rate * n:>17.3g}"
+            print(f"{line} {builds:>7} {ratio:>7}{flag}", flush=True)
 
 
 if __name__ == "__main__":

@@ -43,15 +43,16 @@ from jax_md import partition
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VerletBuilder", "verlet_builder"]
+__all__ = ["VerletBuilder", "bucket", "verlet_builder"]
 
 _PEC = partition.PartitionErrorCode
 
 
-def _bucket(capacity: int) -> int:
-    """Round up to a multiple of 2^(floor(log2 c) - 2): four sizes per octave."""
+def bucket(capacity: int, per_octave: int = 4) -> int:
+    """Round up to one of ``per_octave`` (a power of two) sizes per octave."""
     capacity = max(int(capacity), 1)
-    step = 2 ** max(capacity.bit_length() - 3, 0)
+    shift = per_octave.bit_length() - 1
+    step = 2 ** max(capacity.bit_length() - 1 - shift, 0)
     return -(-capacity // step) * step
 
 
@@ -86,6 +87,7 @@ class VerletBuilder:
             list(itertools.product((-1, 0, 1), repeat=self.dimension)), np.int32
         )
         self._species_np = np.asarray(species)
+        self._count_neighbors = jax.jit(self._count_neighbors_impl)
         sorted_species = bool(np.all(np.diff(self._species_np) >= 0))
         # Contiguous species blocks (ka_species) let a neighbour's species be
         # computed from its index instead of gathered.
@@ -98,11 +100,23 @@ class VerletBuilder:
     def num_cells(self) -> int:
         return 0 if self.cells is None else int(np.prod(self.cells))
 
-    def default_cell_capacity(self) -> int:
-        """1.5 times the mean cell occupancy plus 4 (liquids are near uniform)."""
+    def cell_capacity_for(self, R: jax.Array) -> int:
+        """Cell capacity for configuration ``R``.
+
+        The larger of 1.1 times the fullest cell at ``R`` plus 2, and the
+        mean occupancy plus two ideal-gas standard deviations (a lattice
+        start fills cells evenly; the liquid that forms from it fluctuates,
+        less than an ideal gas). Eight sizes per octave. A cell that later
+        overflows sets the sticky flag and the caller reallocates.
+        """
         if self.cells is None:
             return 0
-        return _bucket(int(np.ceil(1.5 * self.num_particles / self.num_cells + 4)))
+        mean = self.num_particles / self.num_cells
+        coord = np.floor(np.asarray(R, np.float64) / self.box * self.cells)
+        flat = self._flat(np.clip(coord, 0, self.cells - 1).astype(np.int64))
+        fullest = int(np.bincount(flat, minlength=self.num_cells).max())
+        need = max(1.1 * fullest + 2, mean + 2 * np.sqrt(mean))
+        return bucket(int(np.ceil(need)), per_octave=8)
 
     def use_cells(self, cell_capacity: int) -> bool:
         """Whether the cell path has fewer candidates than all particles."""
@@ -214,18 +228,40 @@ class VerletBuilder:
             self.num_cells, max(1, self.row_block * 1024 // (cell_capacity * width))
         )
 
+        # Two-stage compaction: each third of the stencil (the 3^(d-1) cells
+        # at one x offset) is compacted on its own into ``part`` slots, then
+        # the three parts into ``capacity``. Rows of a few words use the fast
+        # compare-and-sum path of _compact; one pass over all 27 cells would
+        # need the slower binary search.
+        part = min(capacity, bucket(int(np.ceil(PART_FRACTION * capacity)), 8))
+        group = width // 3
+
         def cells_of(c):
+            b = c.shape[0]
             members = table[c]  # [b, cap]
-            candidates = table[near[c]].reshape(c.shape[0], width)
-            keep = self._keep(R, members, candidates, rl2)
-            pos, count = _compact(keep.reshape(-1, width), capacity)
-            picked = jnp.take_along_axis(
-                jnp.repeat(candidates, cell_capacity, axis=0),
-                jnp.minimum(pos, width - 1),
-                axis=1,
+            candidates = table[near[c]].reshape(b, width)
+            keep = self._keep(R, members, candidates, rl2)  # [b, cap, width]
+            pos, count = _compact(keep.reshape(-1, group), part)
+            pos = pos.reshape(-1, 3, part) + group * jnp.arange(3)[:, None]
+            count = count.reshape(-1, 3)
+            filled = jnp.arange(part) < count[..., None]
+            merged, total = _compact(filled.reshape(-1, 3 * part), capacity)
+            pos = jnp.take_along_axis(
+                pos.reshape(-1, 3 * part), jnp.minimum(merged, 3 * part - 1), axis=1
             )
-            rows = jnp.where(jnp.arange(capacity) < count[:, None], picked, n)
-            return rows.reshape(c.shape[0], cell_capacity, capacity), count
+            picked = jnp.take_along_axis(
+                candidates, jnp.minimum(pos, width - 1).reshape(b, -1), axis=1
+            )
+            rows = jnp.where(
+                jnp.arange(capacity) < total.reshape(-1, cell_capacity, 1),
+                picked.reshape(b, cell_capacity, capacity),
+                n,
+            )
+            # A full part drops pairs even when the row has room: report it
+            # as a row overflow so the caller reallocates.
+            need = jnp.sum(count, axis=1)
+            need = jnp.where(jnp.max(count, axis=1) > part, capacity + 1, need)
+            return rows, need
 
         cell_ids = jnp.arange(self.num_cells, dtype=jnp.int32)
         rows, count = _blocked(cells_of, cell_ids, block)
@@ -267,24 +303,13 @@ class VerletBuilder:
         """
         n = self.num_particles
         if cell_capacity is None:
-            cell_capacity = self.default_cell_capacity()
-            if self.use_cells(cell_capacity):
-                _, _, _, over = self._cell_table(R, cell_capacity)
-                while bool(over):
-                    cell_capacity = _bucket(cell_capacity * 3 // 2 + 1)
-                    _, _, _, over = self._cell_table(R, cell_capacity)
+            cell_capacity = self.cell_capacity_for(R)
         if capacity is None:
-            probe = n - 1
-            if self.use_cells(cell_capacity):
-                probe = min(probe, len(self._offsets) * cell_capacity)
-            _, occupancy, _ = jax.jit(self.build, static_argnums=(1, 2))(
-                R, probe, cell_capacity
-            )
             need = max(
-                capacity_multiplier * int(occupancy) + extra_capacity,
+                capacity_multiplier * self.max_neighbors(R) + extra_capacity,
                 minimum_capacity,
             )
-            capacity = min(_bucket(int(np.ceil(need))), n - 1)
+            capacity = min(bucket(int(np.ceil(need)), per_octave=8), n - 1)
         capacity, cell_capacity = int(capacity), int(cell_capacity)
         logger.debug(
             "Verlet list: N=%d, capacity %d, cells %s x %d",
@@ -295,6 +320,26 @@ class VerletBuilder:
         )
         error = partition.PartitionError(jnp.zeros((), jnp.uint8))
         return self._make(R, capacity, cell_capacity, error)
+
+    def max_neighbors(self, R: jax.Array) -> int:
+        """The largest number of particles within list radius of one particle.
+
+        Counted block by block over all pairs (O(N^2) work, no list): used
+        only to size a new list.
+        """
+        return int(self._count_neighbors(R))
+
+    def _count_neighbors_impl(self, R):
+        n = self.num_particles
+        rl2 = (self.list_radius**2).reshape(-1)
+        everyone = jnp.arange(n, dtype=jnp.int32)
+        block = max(1, min(n, 2**20 // n))
+        padded = jnp.pad(everyone, (0, (-n) % block), constant_values=n)
+        counts = jax.lax.map(
+            lambda rows: jnp.sum(self._keep(R, rows, everyone, rl2), axis=1),
+            padded.reshape(-1, block),
+        )
+        return jnp.max(counts)
 
     def needs_rebuild(self, R: jax.Array, reference: jax.Array) -> jax.Array:
         """Whether a particle moved more than ``skin / 2`` since ``reference``."""
@@ -348,6 +393,9 @@ def _select_bit(word: jax.Array, r: jax.Array) -> jax.Array:
         pos = pos + jnp.where(up, width, 0)
     return pos
 
+
+PART_FRACTION = 0.75
+"""Slots of one stencil third, as a fraction of the row capacity."""
 
 _COMPARE_ALL_WORDS = 40
 """Rows of at most this many 32-bit words find slots by compare-and-sum."""

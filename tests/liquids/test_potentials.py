@@ -193,3 +193,20 @@ def test_float32_energy_keeps_dtype():
     R = R.astype(jnp.float32)
     energy, force = jax.jit(jax.value_and_grad(pot.energy_dense))(R)
     assert energy.dtype == jnp.float32 and force.dtype == jnp.float32
+
+
+def test_dense_kernel_blocks_give_the_same_sums(x64, monkeypatch):
+    import liquids.potentials as potentials
+
+    n = 300
+    rng = np.random.default_rng(7)
+    side = box_length(n) * np.ones(3)
+    R = jnp.asarray(jittered_lattice(n, side, 3, rng))
+    pot = kob_andersen("lj", side, ka_species(n))
+    nbrs = pot.allocate(R)
+    whole = (pot.force(R, nbrs), pot.energy(R, nbrs), pot.virial(R, nbrs))
+    # 7 rows per block: 43 blocks, the last one padded.
+    monkeypatch.setattr(potentials, "DENSE_BLOCK_SLOTS", 7 * nbrs.idx.shape[1])
+    blocked = (pot.force(R, nbrs), pot.energy(R, nbrs), pot.virial(R, nbrs))
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
