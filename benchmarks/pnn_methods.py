@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from pnn.compare import _dataset
+from pnn.compare import CompareConfig, _dataset
 from pnn.methods import MethodConfig, train
 from pnn.network import NetworkSpec, build_network
 
@@ -32,16 +32,25 @@ FEEDFORWARD = NetworkSpec(
     name="crossbar_mlp", substrate={"kind": "crossbar"}, hidden=[32]
 )
 ENERGY = NetworkSpec(name="resistor", substrate={"kind": "resistor_network"})
+# The study's measured per-method settings (pnn.compare.CompareConfig), so
+# the benchmark and `pnn compare` train every method the same way.
+_OVERRIDES = CompareConfig().method_overrides
 METHODS = {
-    "backprop": (FEEDFORWARD, {}),
-    "in_silico": (FEEDFORWARD, {}),
-    "noise_aware": (FEEDFORWARD, {}),
-    "physics_aware": (FEEDFORWARD, {}),
-    "feedback_alignment": (FEEDFORWARD, {}),
-    "forward_forward": (FEEDFORWARD, {}),
-    "spsa": (FEEDFORWARD, {"learning_rate": 2e-3}),
-    "equilibrium": (ENERGY, {"learning_rate": 5e-2}),
-    "coupled_learning": (ENERGY, {"learning_rate": 5e-2, "cl_eta": 1.0}),
+    method: (
+        ENERGY if method in ("equilibrium", "coupled_learning") else FEEDFORWARD,
+        dict(_OVERRIDES.get(method, {})),
+    )
+    for method in (
+        "backprop",
+        "in_silico",
+        "noise_aware",
+        "physics_aware",
+        "feedback_alignment",
+        "forward_forward",
+        "spsa",
+        "equilibrium",
+        "coupled_learning",
+    )
 }
 
 
@@ -63,9 +72,8 @@ def main() -> None:
     def run(method):
         spec, extra = METHODS[method]
         net = build_network(spec, data.x_train.shape[1], data.num_classes)
-        config = MethodConfig(
-            method=method, epochs=args.epochs, batch_size=args.batch_size, **extra
-        )
+        settings = {"batch_size": args.batch_size, **extra}
+        config = MethodConfig(method=method, epochs=args.epochs, **settings)
         return train(net, data, config, jax.random.PRNGKey(0)).history
 
     reference_run = run("backprop")
