@@ -56,7 +56,10 @@ def pin_to_one_cpu(index: int = 0) -> int | None:
         from jax._src import xla_bridge
 
         if xla_bridge.backends_are_initialized():
-            logger.warning(
+            # Info, not warning: a Dask worker that imported a module which
+            # already computed with JAX lands here on every sweep; the
+            # affinity still applies, only the pool size is fixed.
+            logger.info(
                 "pin_to_one_cpu: JAX's CPU client already exists; its thread "
                 "pool keeps its size (pin before the first computation)"
             )
