@@ -32,6 +32,11 @@ def toy_data(n_train=96, n_test=32, dim=6, classes=3):
     centres = 2.0 * RNG.standard_normal((classes, dim))
     y = RNG.integers(0, classes, n_train + n_test)
     x = centres[y] + 0.5 * RNG.standard_normal((y.size, dim))
+    return split_data(x, y, n_train, classes)
+
+
+def split_data(x, y, n_train, classes):
+    """The first ``n_train`` samples for training, the rest for testing."""
     return SimpleNamespace(
         x_train=x[:n_train].astype(np.float32),
         y_train=y[:n_train],
@@ -290,13 +295,7 @@ def flow_classes(n_train=96, n_test=48, dim=6, classes=3, seed=5):
     centres = rng.uniform(0.0, 1.0, (classes, dim))
     y = rng.integers(0, classes, n_train + n_test)
     x = np.clip(centres[y] + 0.1 * rng.standard_normal((y.size, dim)), 0.0, 1.0)
-    return SimpleNamespace(
-        x_train=x[:n_train].astype(np.float32),
-        y_train=y[:n_train],
-        x_test=x[n_train:].astype(np.float32),
-        y_test=y[n_train:],
-        num_classes=classes,
-    )
+    return split_data(x, y, n_train, classes)
 
 
 FLOW_DATA = flow_classes()
