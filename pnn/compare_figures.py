@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,11 @@ def _accuracy_vs_evaluations(pairs, path: Path) -> None:
                 continue
             ax.plot(evals, acc, color=color, marker=marker, ms=3, label=method)
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded 2x10^3...
+        # Ticks at 1, 2 and 5 per decade, plain numbers: a range shorter
+        # than a decade otherwise shows no labelled tick at all.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{network} ({dataset}, seed mean)", fontsize=9)
         ax.set_xlabel("physical evaluations in training (samples x queries)")
         ax.grid(alpha=0.3)
