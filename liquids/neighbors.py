@@ -17,8 +17,9 @@ operation:
    candidates; keep those within the list radius of *their species pair*,
    :math:`r^c_{ab} + \\mathrm{skin}` (so a cut-at-2.0 A-B pair does not carry
    the 2.5 A-A reach).
-4. Compact each row to ``capacity`` slots with a vectorised binary search on
-   the running count of kept candidates (again no scatter).
+4. Compact each row to ``capacity`` slots from the mask packed into 32-bit
+   words (popcounts, a small matrix-product prefix sum; no cumsum, sort or
+   scatter, see :func:`_compact`); cell-path rows in two stages.
 
 The result is stored in a jax-md :class:`~jax_md.partition.NeighborList` of
 ``Dense`` format: ``idx[i]`` lists the neighbours of particle ``i``, padded

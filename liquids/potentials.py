@@ -435,11 +435,11 @@ class KAPotential:
             d = d - side * jnp.round(d * (1.0 / side))
             separations.append(d)
             r2 = r2 + d * d
-        inside = (idx < n) & (r2 < rc2)
+        valid = idx < n
+        energy = _pair_energy(r2, eps, sig2, rc2, shift, valid)
+        inside = valid & (r2 < rc2)
         inv_r2 = 1.0 / jnp.where(inside, r2, 1.0)
-        x2 = sig2 * inv_r2
-        x6 = x2 * x2 * x2
-        energy = jnp.where(inside, 4.0 * eps * (x6 * x6 - x6) - shift, 0.0)
+        x6 = (sig2 * inv_r2) ** 3
         fm = jnp.where(inside, 24.0 * eps * (2.0 * x6 * x6 - x6) * inv_r2, 0.0)
         return energy, fm, separations
 
