@@ -154,6 +154,18 @@ def _pair_energy(dr2, eps, sig2, rc2, shift, valid):
     return jnp.where(inside, 4.0 * eps * (x3 * x3 - x3) - shift, 0.0)
 
 
+def _gather_components(R: jax.Array, j: jax.Array) -> list[jax.Array]:
+    """``[R[j, 0], R[j, 1], ...]``, two coordinates per gather.
+
+    XLA:CPU gathers cost about a nanosecond per element whatever its size, so
+    x and y travel together as one complex number: two gathers instead of
+    three in 3D (a fifth of the force evaluation), one instead of two in 2D.
+    """
+    packed = jax.lax.complex(R[:, 0], R[:, 1])[j]
+    out = [jnp.real(packed), jnp.imag(packed)]
+    return out + [R[:, a][j] for a in range(2, R.shape[1])]
+
+
 def box_length(num_particles: int, density: float = 1.2, dim: int = 3) -> float:
     """Side of the cubic (square) box holding ``num_particles`` at ``density``.
 
@@ -374,13 +386,14 @@ class KAPotential:
 
         ``quantity`` is ``"force"`` (``[N, dim]``), ``"energy"`` or
         ``"virial"`` (``[N]``, each pair counted in both of its rows). Rows
-        are processed ``DENSE_BLOCK_SLOTS / K`` at a time: at N = 8000 one
+        are processed about ``DENSE_BLOCK_SLOTS / K`` at a time: at N = 8000 one
         pass over the whole ``[N, K]`` list spills out of cache and runs
         two to three times slower per pair than at N = 1000.
         """
         n, width = idx.shape
-        block = max(1, min(n, DENSE_BLOCK_SLOTS // max(width, 1)))
-        blocks = -(-n // block)
+        # as few blocks as fit the budget, equal in size: padding < blocks rows
+        blocks = max(1, -(-n * width // DENSE_BLOCK_SLOTS))
+        block = -(-n // blocks)
         rows = jnp.arange(blocks * block, dtype=jnp.int32)
         padded = jnp.pad(idx, ((0, blocks * block - n), (0, 0)), constant_values=n)
 
@@ -428,9 +441,8 @@ class KAPotential:
         rc2, shift = per_pair(p.cutoff**2), per_pair(p.shift)
         separations = []
         r2 = jnp.zeros(idx.shape, R.dtype)
-        for a in range(self.dimension):
-            x = R[:, a]
-            d = x[rows][:, None] - x[j]
+        for a, xj in enumerate(_gather_components(R, j)):
+            d = R[rows, a][:, None] - xj
             side = float(self.box[a])
             d = d - side * jnp.round(d * (1.0 / side))
             separations.append(d)
