@@ -4,22 +4,34 @@ jax-md's cell-list neighbour builder is general (any box, any metric, masks),
 but on CPU a rebuild of an N = 1000 Kob-Andersen liquid takes about 0.3 s,
 some 400 times longer than one force evaluation: with a rebuild every 10-30
 steps it is most of the run time. This builder does one job for cubic or
-rectangular periodic boxes and keeps every step a dense, vectorisable array
-operation:
+rectangular periodic boxes, with two interchangeable searches:
 
-1. Bin particles into cells at least as large as the list radius (for small
-   boxes, where 3^d cells would hold more candidates than there are
-   particles, every particle is a candidate of every other).
-2. Sort particles by cell (``argsort``) and read each cell's members from
-   the sorted order with ``searchsorted``: a ``[cells, cell_capacity]``
-   table, no scatter.
-3. For every particle, the members of its 3^d neighbour cells are its
-   candidates; keep those within the list radius of *their species pair*,
-   :math:`r^c_{ab} + \\mathrm{skin}` (so a cut-at-2.0 A-B pair does not carry
-   the 2.5 A-A reach).
-4. Compact each row to ``capacity`` slots from the mask packed into 32-bit
-   words (popcounts, a small matrix-product prefix sum; no cumsum, sort or
-   scatter, see :func:`_compact`); cell-path rows in two stages.
+``"host"`` (the default when JAX runs on the CPU)
+    A compiled loop (:mod:`liquids._host_search`, numba) over cells half a
+    list radius wide, called from jitted code through ``jax.pure_callback``:
+    about 1.5 ms at N = 1000 and 15 ms at N = 8000, like LAMMPS's binned
+    build. The list is integer data without a gradient, so nothing is lost
+    by leaving XLA for it; the forces stay in JAX.
+
+``"xla"`` (any device)
+    The same search as dense array operations:
+
+    1. Bin particles into cells at least as large as the list radius (for
+       small boxes, where 3^d cells would hold more candidates than there
+       are particles, every particle is a candidate of every other).
+    2. Sort particles by cell (``argsort``) and read each cell's members
+       from the sorted order with ``searchsorted``: a ``[cells,
+       cell_capacity]`` table, no scatter.
+    3. For every particle, the members of its 3^d neighbour cells are its
+       candidates.
+    4. Compact each row to ``capacity`` slots from the mask packed into
+       32-bit words (popcounts, a small matrix-product prefix sum; no
+       cumsum, sort or scatter, see :func:`_compact`); cell-path rows in two
+       stages.
+
+Both keep a candidate when it is within the list radius of *its species
+pair*, :math:`r^c_{ab} + \\mathrm{skin}` (so a cut-at-2.0 A-B pair does not
+carry the 2.5 A-A reach).
 
 The result is stored in a jax-md :class:`~jax_md.partition.NeighborList` of
 ``Dense`` format: ``idx[i]`` lists the neighbours of particle ``i``, padded
@@ -41,6 +53,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax_md import partition
+
+from liquids import _host_search
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +85,25 @@ class VerletBuilder:
         cells: ``[dim]`` number of cells per axis, or ``None`` when every
             particle is a candidate of every other (small boxes).
         row_block: particles processed at once while building (bounds memory).
+        search: ``"host"`` (a compiled loop on the CPU, called from jitted
+            code through ``jax.pure_callback``) or ``"xla"`` (the search as
+            dense array operations, which runs on any device).
     """
 
-    def __init__(self, box, species, list_radius, skin, row_block: int = 4096):
+    def __init__(
+        self,
+        box,
+        species,
+        list_radius,
+        skin,
+        row_block: int = 4096,
+        search: str = "auto",
+    ):
+        if search not in ("auto", "host", "xla"):
+            raise ValueError(f"search must be 'auto', 'host' or 'xla', got {search!r}")
+        if search == "auto":
+            search = "host" if jax.default_backend() == "cpu" else "xla"
+        self.search = search
         self.box = np.asarray(box, np.float64)
         self.species = jnp.asarray(species, jnp.int32)
         self.list_radius = np.asarray(list_radius, np.float64)
@@ -206,9 +236,19 @@ class VerletBuilder:
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``(idx [N, capacity], max occupancy, cell overflow)`` at ``R``.
 
-        Jittable; ``capacity`` and ``cell_capacity`` are static.
+        Jittable; ``capacity`` and ``cell_capacity`` are static (the host
+        search sizes its own cells and never overflows them).
         """
         n = self.num_particles
+        if self.search == "host":
+            shapes = (
+                jax.ShapeDtypeStruct((n, capacity), jnp.int32),
+                jax.ShapeDtypeStruct((), jnp.int32),
+            )
+            idx, occupancy = jax.pure_callback(
+                lambda x: self._host(x, capacity), shapes, R, vmap_method="sequential"
+            )
+            return idx, occupancy, jnp.zeros((), bool)
         rl2 = (self.list_radius**2).reshape(-1)
         if not self.use_cells(cell_capacity):
             everyone = jnp.arange(n, dtype=jnp.int32)
@@ -269,6 +309,12 @@ class VerletBuilder:
         idx = rows[cell, slot]
         return idx.astype(jnp.int32), jnp.max(count), cell_overflow
 
+    def _host(self, R, capacity: int):
+        idx, most = _host_search.search(
+            np.asarray(R), self._species_np, self.box, self.list_radius**2, capacity
+        )
+        return idx, np.int32(most)
+
     def _make(self, R, capacity, cell_capacity, error):
         idx, occupancy, cell_overflow = self.build(R, capacity, cell_capacity)
         error = error.update(_PEC.NEIGHBOR_LIST_OVERFLOW, occupancy > capacity)
@@ -328,6 +374,8 @@ class VerletBuilder:
         Counted block by block over all pairs (O(N^2) work, no list): used
         only to size a new list.
         """
+        if self.search == "host":
+            return int(self._host(R, 0)[1])
         return int(self._count_neighbors(R))
 
     def _count_neighbors_impl(self, R):
@@ -453,7 +501,12 @@ def _compact(keep: jax.Array, capacity: int) -> tuple[jax.Array, jax.Array]:
 
 
 def verlet_builder(
-    box, species, cutoff: np.ndarray, skin: float, row_block: int = 4096
+    box,
+    species,
+    cutoff: np.ndarray,
+    skin: float,
+    row_block: int = 4096,
+    search: str = "auto",
 ) -> VerletBuilder:
     """A :class:`VerletBuilder` with per-pair list radii ``cutoff + skin``.
 
@@ -462,6 +515,10 @@ def verlet_builder(
         species: ``[particles]`` labels 0 or 1.
         cutoff: ``[2, 2]`` per-pair interaction cutoffs.
         skin: list skin.
-        row_block: particles processed at once while building.
+        row_block: particles processed at once while building (``"xla"``).
+        search: ``"auto"`` (``"host"`` when JAX runs on the CPU, else
+            ``"xla"``), ``"host"`` or ``"xla"``; see :class:`VerletBuilder`.
     """
-    return VerletBuilder(box, species, np.asarray(cutoff) + skin, skin, row_block)
+    return VerletBuilder(
+        box, species, np.asarray(cutoff) + skin, skin, row_block, search
+    )

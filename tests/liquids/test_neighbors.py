@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from liquids import _host_search
 from liquids.neighbors import _compact, verlet_builder
 from liquids.potentials import KA_PARAMETERS, box_length, ka_species, kob_andersen
 
@@ -22,11 +23,12 @@ def list_sets(idx, n):
     return [set(row[row < n].tolist()) for row in np.asarray(idx)]
 
 
+@pytest.mark.parametrize("search", ["host", "xla"])
 @pytest.mark.parametrize(
     "n,dim,shuffle",
     [(2000, 3, False), (1000, 3, True), (400, 2, True), (120, 2, False)],
 )
-def test_lists_match_brute_force(n, dim, shuffle):
+def test_lists_match_brute_force(n, dim, shuffle, search):
     rng = np.random.default_rng(n)
     side = np.full(dim, box_length(n, 1.2, dim))
     species = ka_species(n)
@@ -34,25 +36,91 @@ def test_lists_match_brute_force(n, dim, shuffle):
         species = rng.permutation(species)
     R = rng.uniform(0, side, (n, dim)).astype(np.float32)
     cut = KA_PARAMETERS["lj"].cutoff
-    builder = verlet_builder(side, species, cut, 0.3)
+    builder = verlet_builder(side, species, cut, 0.3, search=search)
     nbrs = builder.allocate(jnp.asarray(R))
     assert not nbrs.did_buffer_overflow
     assert list_sets(nbrs.idx, n) == brute_force_sets(R, species, side, cut + 0.3)
-    if n == 2000:
+    if search == "xla" and n == 2000:
         assert builder.use_cells(nbrs.cell_list_capacity)  # 4^3 cells
-    if n == 120:
+    if search == "xla" and n == 120:
         assert not builder.use_cells(nbrs.cell_list_capacity)
 
 
-def test_overflow_is_flagged_not_silent():
+@pytest.mark.parametrize(
+    "side,dim",
+    [
+        ((6.0, 6.0, 6.0), 3),  # too small for a stencil: the all-pairs loop
+        ((14.0, 7.0, 9.0), 3),  # rectangular: different cells per axis
+        ((6.0, 6.0), 2),
+        ((16.0, 11.0), 2),
+    ],
+)
+def test_host_search_matches_brute_force_and_reports_overflow(side, dim):
+    side = np.asarray(side)
+    rng = np.random.default_rng(int(side.sum()))
+    n = int(1.2 * np.prod(side))
+    species = rng.permutation(ka_species(n))
+    # positions outside [0, L) too: the search wraps them itself
+    R = rng.uniform(-side, 2 * side, (n, dim))
+    radius = KA_PARAMETERS["lj"].cutoff + 0.3
+    all_pairs = _host_search.stencil(side, radius.max(), 2.0) is None
+    assert all_pairs == (side.max() == 6.0)
+    expect = brute_force_sets(R, species, side, radius)
+    idx, most = _host_search.search(R, species, side, radius**2, n - 1)
+    assert list_sets(idx, n) == expect
+    assert most == max(len(row) for row in expect)
+    # too small a capacity: the true count is reported, rows are truncated
+    small, count = _host_search.search(R, species, side, radius**2, most // 2)
+    assert count == most and small.shape == (n, most // 2)
+    for row, full in zip(list_sets(small, n), expect, strict=True):
+        assert row <= full and len(row) == min(len(full), most // 2)
+
+
+def test_host_search_under_jit_and_vmap():
+    n = 300
+    side = np.full(3, box_length(n))
+    rng = np.random.default_rng(5)
+    R = jnp.asarray(rng.uniform(0, side, (2, n, 3)), jnp.float32)
+    cut = KA_PARAMETERS["lj"].cutoff
+    builder = verlet_builder(side, ka_species(n), cut, 0.3, search="host")
+    idx, most, _ = jax.jit(jax.vmap(lambda x: builder.build(x, 160, 0)))(R)
+    for k in range(2):
+        expect = brute_force_sets(np.asarray(R[k]), ka_species(n), side, cut + 0.3)
+        assert list_sets(idx[k], n) == expect
+        assert int(most[k]) == max(len(row) for row in expect)
+
+
+def test_bad_search_is_refused():
+    with pytest.raises(ValueError, match="search must be"):
+        verlet_builder(
+            np.full(3, 10.0), ka_species(10), np.ones((2, 2)), 0.3, search="gpu"
+        )
+
+
+@pytest.mark.parametrize("search", ["host", "xla"])
+def test_row_overflow_is_flagged(search):
     n = 2000
     side = np.full(3, box_length(n))
     rng = np.random.default_rng(0)
     R = jnp.asarray(rng.uniform(0, side, (n, 3)), jnp.float32)
-    builder = verlet_builder(side, ka_species(n), KA_PARAMETERS["lj"].cutoff, 0.3)
+    cut = KA_PARAMETERS["lj"].cutoff
+    builder = verlet_builder(side, ka_species(n), cut, 0.3, search=search)
     good = builder.allocate(R)
+    assert not good.did_buffer_overflow
     small = builder.allocate(R, capacity=good.max_occupancy // 2)
     assert small.did_buffer_overflow
+    assert small.update(R + 0.2).did_buffer_overflow  # rebuilt, still too small
+
+
+def test_cell_overflow_is_flagged_not_silent():
+    n = 2000
+    side = np.full(3, box_length(n))
+    rng = np.random.default_rng(0)
+    R = jnp.asarray(rng.uniform(0, side, (n, 3)), jnp.float32)
+    builder = verlet_builder(
+        side, ka_species(n), KA_PARAMETERS["lj"].cutoff, 0.3, search="xla"
+    )
+    good = builder.allocate(R)
     # All particles in one corner: the cells overflow.
     crowded = builder.allocate(
         R, capacity=good.max_occupancy, cell_capacity=good.cell_list_capacity
