@@ -272,13 +272,16 @@ def stencil(box, radius: float, cells_per_reach: float):
     return cells, extent
 
 
-def search(R, species, box, radius2, capacity: int, cells_per_reach: float = 2.0):
+def search(R, species, box, radius2, capacity: int, cells_per_reach: float = 1.0):
     """``(idx [N, capacity] int32, largest row count)`` for positions ``R``.
 
     ``R`` is ``[N, dim]`` (dim 2 or 3), ``radius2`` the ``[2, 2]`` squared
     per-pair list radii. Cells are at least ``1 / cells_per_reach`` of the
-    largest radius wide (LAMMPS's default bins are half the list radius);
-    boxes too small for a stencil of distinct cells are searched whole.
+    largest radius wide. One list radius (3^d cells) measured fastest: the
+    candidates of a cell are copied to the buffers once for all its members,
+    and the distance loop is cheap next to that copy (LAMMPS's half-radius
+    bins were 20 % slower here at N = 1000 to 32000). Boxes too small for a
+    stencil of distinct cells are searched whole.
     Distances are computed in float32: the skin, not the last bit, decides
     which pairs a list needs.
     """

@@ -47,15 +47,19 @@ def test_lists_match_brute_force(n, dim, shuffle, search):
 
 
 @pytest.mark.parametrize(
-    "side,dim",
+    "side,dim,cells_per_reach,all_pairs",
     [
-        ((6.0, 6.0, 6.0), 3),  # too small for a stencil: the all-pairs loop
-        ((14.0, 7.0, 9.0), 3),  # rectangular: different cells per axis
-        ((6.0, 6.0), 2),
-        ((16.0, 11.0), 2),
+        ((6.0, 6.0, 6.0), 3, 2.0, True),  # no stencil fits: the all-pairs loop
+        ((14.0, 7.0, 9.0), 3, 1.0, True),  # 2 cells along y: all pairs
+        ((14.0, 7.0, 9.0), 3, 2.0, False),  # rectangular: 10 x 5 x 6 cells
+        ((6.0, 6.0), 2, 1.0, True),
+        ((16.0, 11.0), 2, 1.0, False),
+        ((16.0, 11.0), 2, 2.0, False),
     ],
 )
-def test_host_search_matches_brute_force_and_reports_overflow(side, dim):
+def test_host_search_matches_brute_force_and_reports_overflow(
+    side, dim, cells_per_reach, all_pairs
+):
     side = np.asarray(side)
     rng = np.random.default_rng(int(side.sum()))
     n = int(1.2 * np.prod(side))
@@ -63,14 +67,20 @@ def test_host_search_matches_brute_force_and_reports_overflow(side, dim):
     # positions outside [0, L) too: the search wraps them itself
     R = rng.uniform(-side, 2 * side, (n, dim))
     radius = KA_PARAMETERS["lj"].cutoff + 0.3
-    all_pairs = _host_search.stencil(side, radius.max(), 2.0) is None
-    assert all_pairs == (side.max() == 6.0)
+    grid = _host_search.stencil(side, radius.max(), cells_per_reach)
+    assert (grid is None) == all_pairs
     expect = brute_force_sets(R, species, side, radius)
-    idx, most = _host_search.search(R, species, side, radius**2, n - 1)
+
+    def search(capacity):
+        return _host_search.search(
+            R, species, side, radius**2, capacity, cells_per_reach
+        )
+
+    idx, most = search(n - 1)
     assert list_sets(idx, n) == expect
     assert most == max(len(row) for row in expect)
     # too small a capacity: the true count is reported, rows are truncated
-    small, count = _host_search.search(R, species, side, radius**2, most // 2)
+    small, count = search(most // 2)
     assert count == most and small.shape == (n, most // 2)
     for row, full in zip(list_sets(small, n), expect, strict=True):
         assert row <= full and len(row) == min(len(full), most // 2)
