@@ -159,7 +159,7 @@ def _make_chunk(potential: KAPotential, step_fn, skin: float, velocities: bool):
         state = state.set(neighbor=neighbor)
 
         def frame(s, count):
-            s = jax.lax.fori_loop(0, count, lambda _, x: step_fn(x, kT), s)
+            s = step_fn.advance(s, count, kT)
             return s, observe(s)
 
         return jax.lax.scan(frame, state, steps_between)
