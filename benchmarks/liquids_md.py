@@ -54,7 +54,7 @@ def relaxed_start(n: int, seed: int = 0):
     """FIRE-relaxed random start of N particles (float64 NumPy positions)."""
     L = box_length(n)
     pot = kob_andersen("lj", L, ka_species(n))
-    R = initial_positions(jax.random.PRNGKey(seed), n, L)
+    R = initial_positions(jax.random.PRNGKey(seed), n, L, species=ka_species(n))
     R, _ = minimize_fire(pot, R, max_steps=2000, force_tolerance=0.1)
     return np.asarray(R, np.float64), L
 

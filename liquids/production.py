@@ -270,7 +270,13 @@ def run_state(
     key = jax.random.PRNGKey(cfg.seed)
     k_pos, k_mom = jax.random.split(key)
     R0 = initial_positions(
-        k_pos, cfg.num_particles, cfg.box, cfg.dim, start=cfg.start, dtype=cfg.jnp_dtype
+        k_pos,
+        cfg.num_particles,
+        cfg.box,
+        cfg.dim,
+        start=cfg.start,
+        dtype=cfg.jnp_dtype,
+        species=np.asarray(potential.species),
     )
     kT0 = jnp.asarray(phases[0].temperature, cfg.jnp_dtype)
 

@@ -310,3 +310,19 @@ def test_advance_is_the_same_trajectory_as_single_steps(fmt):
         single.neighbor.reference_position,
         atol=1e-4,
     )
+
+
+def test_random_start_orders_each_species_in_space():
+    n = 300
+    side = box_length(n)
+    labels = np.random.default_rng(1).permutation(ka_species(n))
+    key = jax.random.PRNGKey(5)
+    plain = np.asarray(initial_positions(key, n, side, jitter=0.0))
+    ordered = np.asarray(initial_positions(key, n, side, jitter=0.0, species=labels))
+    for label in (0, 1):
+        mine = labels == label
+        # the same sites for each species (placed at random), now in lattice order
+        sites = plain[mine][np.lexsort(plain[mine].T[::-1])]
+        np.testing.assert_allclose(ordered[mine], sites, rtol=1e-6)
+    with pytest.raises(ValueError, match="species must have shape"):
+        initial_positions(key, n, side, species=labels[:-1])
