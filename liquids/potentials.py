@@ -577,6 +577,7 @@ def kob_andersen(
     skin: float = 0.3,
     neighbor_format: NeighborFormat = "verlet",
     capacity_multiplier: float = 1.15,
+    neighbor_search: str = "auto",
 ) -> KAPotential:
     """Build the KA-LJ or KA-WCA potential for a periodic box.
 
@@ -595,6 +596,9 @@ def kob_andersen(
             faster on CPU) or one of jax-md's formats ``"dense"``,
             ``"sparse"``, ``"ordered_sparse"``.
         capacity_multiplier: head-room of a newly allocated neighbour list.
+        neighbor_search: ``"verlet"`` only: ``"auto"`` (the compiled host
+            search when JAX runs on the CPU, else the XLA one), ``"host"`` or
+            ``"xla"``; see :class:`liquids.neighbors.VerletBuilder`.
 
     Returns:
         A :class:`KAPotential`.
@@ -606,6 +610,7 @@ def kob_andersen(
     """
     require_choice("model", model, KA_PARAMETERS)
     require_choice("neighbor_format", neighbor_format, _FORMATS)
+    require_choice("neighbor_search", neighbor_search, ("auto", "host", "xla"))
     if isinstance(skin, bool) or not np.isfinite(skin) or skin < 0:
         raise ValueError(f"skin must be a number >= 0, got {skin!r}")
     require_positive("capacity_multiplier", capacity_multiplier)
@@ -624,7 +629,9 @@ def kob_andersen(
     displacement, shift = space.periodic(side)
     builder = None
     if neighbor_format == "verlet":
-        builder = verlet_builder(side, labels, params.cutoff, skin)
+        builder = verlet_builder(
+            side, labels, params.cutoff, skin, search=neighbor_search
+        )
         neighbor_fn = partition.NeighborListFns(
             lambda R, extra_capacity=0, **kw: builder.allocate(
                 R, extra_capacity=extra_capacity, **kw
