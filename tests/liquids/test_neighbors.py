@@ -105,6 +105,10 @@ def test_bad_search_is_refused():
         verlet_builder(
             np.full(3, 10.0), ka_species(10), np.ones((2, 2)), 0.3, search="gpu"
         )
+    with pytest.raises(ValueError, match="neighbor_search"):
+        kob_andersen("lj", 10.0, ka_species(1200), neighbor_search="gpu")
+    xla = kob_andersen("lj", 10.0, ka_species(1200), neighbor_search="xla")
+    assert xla.builder.search == "xla"
 
 
 @pytest.mark.parametrize("search", ["host", "xla"])
