@@ -9,7 +9,7 @@ rectangular periodic boxes, with two interchangeable searches:
 ``"host"`` (the default when JAX runs on the CPU)
     A compiled loop (:mod:`liquids._host_search`, numba) over cells one
     list radius wide, called from jitted code through ``jax.pure_callback``:
-    about 1.3 ms at N = 1000 and 10 ms at N = 8000, like LAMMPS's binned
+    about 2 ms at N = 1000 and 10 ms at N = 8000, like LAMMPS's binned
     build. The list is integer data without a gradient, so nothing is lost
     by leaving XLA for it; the forces stay in JAX.
 
