@@ -34,6 +34,40 @@ def _gather(m0, m1, k, tx, ty, tz, sorted_, buffers):
     return k
 
 
+@numba.njit(inline="always")
+def _periodic(g, cells, side):
+    """Cell ``g`` (one stencil reach outside at most) wrapped into the box,
+    and the shift that brings its particles next to the home cell."""
+    if g < 0:
+        return g + cells, -side
+    if g >= cells:
+        return g - cells, side
+    return g, np.float32(0.0)
+
+
+@numba.njit(inline="always")
+def _gather_row(lo, hi, base, k, ty, tz, row, sorted_, buffers):
+    """Gather cells ``lo..hi`` of the x row starting at flat cell ``base``.
+
+    ``row`` is ``(start, cells along x, box length along x)``. ``lo`` may be
+    below 0 and ``hi`` past the row: those cells wrap to the other end of
+    the row, shifted by one box length.
+    """
+    start, cx, lx = row
+    if lo < 0:
+        m0, m1 = start[base + lo + cx], start[base + cx]
+        k = _gather(m0, m1, k, -lx, ty, tz, sorted_, buffers)
+        lo = 0
+    if hi >= cx:
+        m0, m1 = start[base], start[base + hi - cx + 1]
+        k = _gather(m0, m1, k, lx, ty, tz, sorted_, buffers)
+        hi = cx - 1
+    zero = np.float32(0.0)
+    return _gather(
+        start[base + lo], start[base + hi + 1], k, zero, ty, tz, sorted_, buffers
+    )
+
+
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
 _DEBRUIJN_TABLE = np.array(
     [
@@ -133,6 +167,7 @@ def _search(
     keep = np.zeros((n // 8 + 2) * 8, np.bool_)
     words = keep.view(np.uint64)  # eight candidates' flags per word
     r2 = radius2.astype(np.float32)
+    row = (start, cx, lx)
     most = 0
     for c in range(total):
         p0, p1 = start[c], start[c + 1]
@@ -141,56 +176,15 @@ def _search(
         hx, hy, hz = c % cx, (c // cx) % cy, c // (cx * cy)
         k = 0
         for oz in range(-sz, sz + 1):
-            gz, tz = hz + oz, np.float32(0.0)
-            if gz < 0:
-                gz, tz = gz + cz, -lz
-            elif gz >= cz:
-                gz, tz = gz - cz, lz
+            gz, tz = _periodic(hz + oz, cz, lz)
             for oy in range(-sy, sy + 1):
                 ext = extent[abs(oy), abs(oz)]
-                if ext < 0:
-                    continue
-                gy, ty = hy + oy, np.float32(0.0)
-                if gy < 0:
-                    gy, ty = gy + cy, -ly
-                elif gy >= cy:
-                    gy, ty = gy - cy, ly
-                base = cx * (gy + cy * gz)
-                lo, hi = hx - ext, hx + ext
-                if lo < 0:  # wrapped to the far end of the x row
-                    k = _gather(
-                        start[base + lo + cx],
-                        start[base + cx],
-                        k,
-                        -lx,
-                        ty,
-                        tz,
-                        sorted_,
-                        buffers,
+                if ext >= 0:
+                    gy, ty = _periodic(hy + oy, cy, ly)
+                    base = cx * (gy + cy * gz)
+                    k = _gather_row(
+                        hx - ext, hx + ext, base, k, ty, tz, row, sorted_, buffers
                     )
-                    lo = 0
-                if hi >= cx:
-                    k = _gather(
-                        start[base],
-                        start[base + hi - cx + 1],
-                        k,
-                        lx,
-                        ty,
-                        tz,
-                        sorted_,
-                        buffers,
-                    )
-                    hi = cx - 1
-                k = _gather(
-                    start[base + lo],
-                    start[base + hi + 1],
-                    k,
-                    np.float32(0.0),
-                    ty,
-                    tz,
-                    sorted_,
-                    buffers,
-                )
         for p in range(p0, p1):
             xi, yi, zi = xs[p], ys[p], zs[p]
             si = int(ss[p])
@@ -214,8 +208,9 @@ def _search_all(x, y, z, species, box, radius2, capacity, idx):  # pragma: no co
     ix, iy, iz = np.float32(1 / box[0]), np.float32(1 / box[1]), np.float32(1 / box[2])
     ss = species.astype(np.float32)
     r2 = radius2.astype(np.float32)
-    keep = np.empty(n, np.bool_)
-    row = np.empty(capacity + 1, np.int64)
+    keep = np.zeros((n // 8 + 2) * 8, np.bool_)
+    words = keep.view(np.uint64)
+    everyone = np.arange(n)
     most = 0
     for i in range(n):
         si = species[i]
@@ -228,14 +223,7 @@ def _search_all(x, y, z, species, box, radius2, capacity, idx):  # pragma: no co
             dy -= ly * np.floor(dy * iy + np.float32(0.5))
             dz -= lz * np.floor(dz * iz + np.float32(0.5))
             keep[j] = dx * dx + dy * dy + dz * dz < ra + (rb - ra) * ss[j]
-        count = 0
-        for j in range(n):
-            row[min(count, capacity)] = j
-            count += keep[j] & (j != i)
-        for q in range(min(count, capacity)):
-            idx[i, q] = row[q]
-        for q in range(count, capacity):
-            idx[i, q] = n
+        count = _append(keep, words, n, everyone, i, everyone, idx[i], capacity, n)
         most = max(most, count)
     return most
 

@@ -54,13 +54,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import partition
 
+from landscape.validate import require_choice
 from liquids import _host_search
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VerletBuilder", "bucket", "verlet_builder"]
+__all__ = ["SEARCHES", "VerletBuilder", "bucket", "verlet_builder"]
 
 _PEC = partition.PartitionErrorCode
+
+SEARCHES = ("auto", "host", "xla")
+"""Neighbour searches of :class:`VerletBuilder`."""
 
 
 def bucket(capacity: int, per_octave: int = 4) -> int:
@@ -99,8 +103,7 @@ class VerletBuilder:
         row_block: int = 4096,
         search: str = "auto",
     ):
-        if search not in ("auto", "host", "xla"):
-            raise ValueError(f"search must be 'auto', 'host' or 'xla', got {search!r}")
+        require_choice("search", search, SEARCHES)
         if search == "auto":
             search = "host" if jax.default_backend() == "cpu" else "xla"
         self.search = search
@@ -138,9 +141,10 @@ class VerletBuilder:
         mean occupancy plus two ideal-gas standard deviations (a lattice
         start fills cells evenly; the liquid that forms from it fluctuates,
         less than an ideal gas). Eight sizes per octave. A cell that later
-        overflows sets the sticky flag and the caller reallocates.
+        overflows sets the sticky flag and the caller reallocates. The host
+        search keeps no cell table: 0.
         """
-        if self.cells is None:
+        if self.cells is None or self.search == "host":
             return 0
         mean = self.num_particles / self.num_cells
         coord = np.floor(np.asarray(R, np.float64) / self.box * self.cells)
@@ -371,8 +375,8 @@ class VerletBuilder:
     def max_neighbors(self, R: jax.Array) -> int:
         """The largest number of particles within list radius of one particle.
 
-        Counted block by block over all pairs (O(N^2) work, no list): used
-        only to size a new list.
+        Used only to size a new list: the host search run with no room, or
+        (``"xla"``) a block-by-block count over all pairs (O(N^2) work).
         """
         if self.search == "host":
             return int(self._host(R, 0)[1])

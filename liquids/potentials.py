@@ -49,7 +49,7 @@ from jax_md import partition, space
 from jaxtyping import Array, Float
 
 from landscape.validate import require_choice, require_positive, require_positive_int
-from liquids.neighbors import VerletBuilder, bucket, verlet_builder
+from liquids.neighbors import SEARCHES, VerletBuilder, bucket, verlet_builder
 
 logger = logging.getLogger(__name__)
 
@@ -610,7 +610,7 @@ def kob_andersen(
     """
     require_choice("model", model, KA_PARAMETERS)
     require_choice("neighbor_format", neighbor_format, _FORMATS)
-    require_choice("neighbor_search", neighbor_search, ("auto", "host", "xla"))
+    require_choice("neighbor_search", neighbor_search, SEARCHES)
     if isinstance(skin, bool) or not np.isfinite(skin) or skin < 0:
         raise ValueError(f"skin must be a number >= 0, got {skin!r}")
     require_positive("capacity_multiplier", capacity_multiplier)
