@@ -205,7 +205,7 @@ def test_dense_kernel_blocks_give_the_same_sums(x64, monkeypatch):
     pot = kob_andersen("lj", side, ka_species(n))
     nbrs = pot.allocate(R)
     whole = (pot.force(R, nbrs), pot.energy(R, nbrs), pot.virial(R, nbrs))
-    # 7 rows per block: 43 blocks, the last one padded.
+    # 7 rows per block: 43 blocks, the last one overlapping the one before.
     monkeypatch.setattr(potentials, "DENSE_BLOCK_SLOTS", 7 * nbrs.idx.shape[1])
     blocked = (pot.force(R, nbrs), pot.energy(R, nbrs), pot.virial(R, nbrs))
     for a, b in zip(whole, blocked, strict=True):
