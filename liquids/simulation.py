@@ -122,7 +122,7 @@ class MDConfig(FrozenConfig):
     equilibration_chunk_steps: int = pydantic.Field(5000, ge=1)
     skin: float = pydantic.Field(0.3, gt=0)
     neighbor_format: NeighborFormat = "verlet"
-    capacity_multiplier: float = pydantic.Field(1.15, gt=0)
+    capacity_multiplier: float = pydantic.Field(1.08, gt=0)
     dtype: Literal["float32", "float64"] = "float32"
     save_velocities: bool = False
     blowup_fraction: float = pydantic.Field(0.25, gt=0, le=0.5)
