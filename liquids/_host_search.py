@@ -76,8 +76,8 @@ def _append(keep, words, k, cand, p, order, out, capacity, n):
     ``keep`` holds one byte per candidate; read as 64-bit words, an all-false
     run of eight candidates costs one test, and each kept one is found from
     the word's trailing zero count (one instruction) instead of testing all;
-    this made the search 18 % faster than finding the lowest bit by a de
-    Bruijn multiplication (36 -> 29.5 ms at N = 32000).
+    this cut the search's time by 18 % against finding the lowest bit by a
+    de Bruijn multiplication (36 -> 29.5 ms at N = 32000).
     """
     for t in range(k, (k + 7) // 8 * 8):
         keep[t] = False

@@ -349,7 +349,7 @@ class VerletBuilder:
 
         Without ``capacity``, the list is sized from the largest row at ``R``
         (times ``capacity_multiplier``, plus ``extra_capacity``, at least
-        ``minimum_capacity``) rounded up to one of four sizes per octave, so
+        ``minimum_capacity``) rounded up to one of eight sizes per octave, so
         jitted code taking the list is rarely recompiled.
         """
         n = self.num_particles

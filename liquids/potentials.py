@@ -247,7 +247,8 @@ class KAPotential:
         ``capacity_multiplier`` times the neighbour count of a uniform liquid
         at this density (so starts from a lattice do not overflow as soon as
         the liquid forms) and is rounded up to one of
-        four sizes per factor of two (padding the list) and every list shares
+        four (jax-md's formats) or eight (``"verlet"``) sizes per factor of two
+        (padding the list) and every list shares
         one cell-list function, so jitted code taking the list is not
         recompiled each time a list is allocated (jax-md makes both part of
         the pytree structure).
@@ -394,6 +395,7 @@ class KAPotential:
         # as few blocks as fit the budget, equal in size
         blocks = max(1, -(-n * width // DENSE_BLOCK_SLOTS))
         block = -(-n // blocks)
+        blocks = -(-n // block)  # no block that would only repeat the last
 
         def one(rows, ix):
             energy, fm, separations = self._dense_terms(R, rows, ix)
@@ -602,10 +604,11 @@ def kob_andersen(
             faster on CPU) or one of jax-md's formats ``"dense"``,
             ``"sparse"``, ``"ordered_sparse"``.
         capacity_multiplier: head-room of a newly allocated neighbour list:
-            its rows hold this times the fullest row (and times the count of
-            a uniform liquid). Padded slots cost force time like real ones;
+            its rows hold at least this times the larger of the fullest row
+            and the count of a uniform liquid, rounded up to one of eight
+            sizes per octave. Padded slots cost force time like real ones;
             the fullest row of a liquid moves by a few pairs between builds
-            (113-115 of 128 slots over 30000 steps at N = 1000), and a row
+            (112-115 of 128 slots over 30000 steps at N = 1000), and a row
             that outgrows its list is caught and the chunk redone.
         neighbor_search: ``"verlet"`` only: ``"auto"`` (the compiled host
             search when JAX runs on the CPU, else the XLA one), ``"host"`` or
