@@ -66,6 +66,14 @@ _PEC = partition.PartitionErrorCode
 SEARCHES = ("auto", "host", "xla")
 """Neighbour searches of :class:`VerletBuilder`."""
 
+ROW_HEADROOM = 6
+"""Slots a new list keeps beyond its fullest row, whatever the multiplier.
+
+The fullest row moves by a few pairs between builds: 16-19 pairs for KA-WCA
+(N = 500-4000, T = 0.8 and 2), where a multiplier of 1.08 leaves one or two
+slots, and 107-115 for KA-LJ, where it leaves nine.
+"""
+
 
 def bucket(capacity: int, per_octave: int = 4) -> int:
     """Round up to one of ``per_octave`` (a power of two) sizes per octave."""
@@ -349,6 +357,8 @@ class VerletBuilder:
 
         Without ``capacity``, the list is sized from the largest row at ``R``
         (times ``capacity_multiplier``, plus ``extra_capacity``, at least
+        :data:`ROW_HEADROOM` slots more than that row unless the multiplier
+        is below 1, which asks for a short list on purpose, and at least
         ``minimum_capacity``) rounded up to one of eight sizes per octave, so
         jitted code taking the list is rarely recompiled.
         """
@@ -356,8 +366,10 @@ class VerletBuilder:
         if cell_capacity is None:
             cell_capacity = self.cell_capacity_for(R)
         if capacity is None:
+            most = self.max_neighbors(R)
             need = max(
-                capacity_multiplier * self.max_neighbors(R) + extra_capacity,
+                capacity_multiplier * most + extra_capacity,
+                most + ROW_HEADROOM if capacity_multiplier >= 1 else 0,
                 minimum_capacity,
             )
             capacity = min(bucket(int(np.ceil(need)), per_octave=8), n - 1)

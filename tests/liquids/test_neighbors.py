@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liquids import _host_search
-from liquids.neighbors import _compact, verlet_builder
+from liquids.neighbors import ROW_HEADROOM, _compact, verlet_builder
 from liquids.potentials import KA_PARAMETERS, box_length, ka_species, kob_andersen
 
 
@@ -124,6 +124,23 @@ def test_row_overflow_is_flagged(search):
     small = builder.allocate(R, capacity=good.max_occupancy // 2)
     assert small.did_buffer_overflow
     assert small.update(R + 0.2).did_buffer_overflow  # rebuilt, still too small
+
+
+def test_short_rows_get_absolute_headroom():
+    # KA-WCA rows hold ~17 pairs: 1.08 x the fullest row would leave one or
+    # two slots, less than the fullest row moves between builds.
+    n = 500
+    side = np.full(3, box_length(n))
+    R = jnp.asarray(np.random.default_rng(3).uniform(0, side, (n, 3)), jnp.float32)
+    builder = verlet_builder(side, ka_species(n), KA_PARAMETERS["wca"].cutoff, 0.3)
+    most = builder.max_neighbors(R)
+    assert most < 40  # short rows, so the multiplier alone gives < 6 slots
+    assert builder.allocate(R, capacity_multiplier=1.08).max_occupancy >= (
+        most + ROW_HEADROOM
+    )
+    # a multiplier below 1 still asks for a short list (overflow tests)
+    short = builder.allocate(R, capacity_multiplier=0.3)
+    assert short.max_occupancy < most and short.did_buffer_overflow
 
 
 def test_cell_overflow_is_flagged_not_silent():
