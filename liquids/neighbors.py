@@ -69,9 +69,10 @@ SEARCHES = ("auto", "host", "xla")
 ROW_HEADROOM = 6
 """Slots a new list keeps beyond its fullest row, whatever the multiplier.
 
-The fullest row moves by a few pairs between builds: 16-19 pairs for KA-WCA
-(N = 500-4000, T = 0.8 and 2), where a multiplier of 1.08 leaves one or two
-slots, and 107-115 for KA-LJ, where it leaves nine.
+The fullest row moves by a few pairs between builds: over 16-19 pairs for
+KA-WCA (N = 500-4000, T = 0.8 and 2), where a multiplier of 1.08 or 1.15
+(both round up to 20 slots) leaves three slots at a fullest row of 17, and
+over 107-115 for KA-LJ, where 1.08 leaves nine.
 """
 
 
