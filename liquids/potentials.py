@@ -246,12 +246,11 @@ class KAPotential:
         Wraps ``neighbor_fn.allocate``: the capacity is at least
         ``capacity_multiplier`` times the neighbour count of a uniform liquid
         at this density (so starts from a lattice do not overflow as soon as
-        the liquid forms) and is rounded up to one of
-        four (jax-md's formats) or eight (``"verlet"``) sizes per factor of two
-        (padding the list) and every list shares
-        one cell-list function, so jitted code taking the list is not
-        recompiled each time a list is allocated (jax-md makes both part of
-        the pytree structure).
+        the liquid forms) and is rounded up to one of four (jax-md's formats)
+        or eight (``"verlet"``) sizes per factor of two (padding the list),
+        and every list shares one cell-list function, so jitted code taking
+        the list is not recompiled each time a list is allocated (jax-md
+        makes both part of the pytree structure).
 
         Args:
             R: ``[particles, dim]`` positions.
@@ -605,11 +604,13 @@ def kob_andersen(
             ``"sparse"``, ``"ordered_sparse"``.
         capacity_multiplier: head-room of a newly allocated neighbour list:
             its rows hold at least this times the larger of the fullest row
-            and the count of a uniform liquid, rounded up to one of eight
-            sizes per octave. Padded slots cost force time like real ones;
-            the fullest row of a liquid moves by a few pairs between builds
-            (112-115 of 128 slots over 30000 steps at N = 1000), and a row
-            that outgrows its list is caught and the chunk redone.
+            and the count of a uniform liquid (and, for ``"verlet"`` lists,
+            :data:`~liquids.neighbors.ROW_HEADROOM` slots beyond the fullest
+            row), rounded up to one of eight sizes per octave. Padded slots
+            cost force time like real ones; the fullest row of a liquid
+            moves by a few pairs between builds (112-115 of 128 slots over
+            30000 steps at N = 1000), and a row that outgrows its list is
+            caught and the chunk redone.
         neighbor_search: ``"verlet"`` only: ``"auto"`` (the compiled host
             search when JAX runs on the CPU, else the XLA one), ``"host"`` or
             ``"xla"``; see :class:`liquids.neighbors.VerletBuilder`.
