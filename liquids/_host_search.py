@@ -7,9 +7,17 @@ search spends most of its time compacting masks; a compiled loop does it
 in a few nanoseconds per candidate pair, like LAMMPS's binned builder. The
 force kernels stay in JAX; only the integer list comes from here, through
 ``jax.pure_callback``.
+
+The cells are searched in parallel on the cores the process may use (numba
+``prange``; ``NUMBA_NUM_THREADS`` caps the threads), one search at a time;
+XLA's own threads are idle while the callback runs. One thread runs a
+serial build of the same loop.
 """
 
 from __future__ import annotations
+
+import os
+import threading
 
 import numba
 import numpy as np
@@ -99,29 +107,15 @@ def _append(keep, words, k, cand, p, order, out, capacity, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _search(
-    x, y, z, species, box, cells, extent, radius2, capacity, idx
-):  # pragma: no cover
-    """Fill ``idx [N, capacity]`` with the pairs within ``radius2[si, sj]``.
+def _bin(x, y, z, species, box, cells):  # pragma: no cover
+    """Sort the particles by cell (a counting sort).
 
-    Coordinates come as three float32 arrays in ``[0, box)`` (2D systems
-    pass zeros for ``z`` and one cell along it). ``cells`` are the cells per
-    axis; ``extent[|oy|, |oz|]`` is how many cells either side along x the
-    stencil row at offset ``(oy, oz)`` spans (-1: none), so rows whose cells
-    are all out of range are skipped; its shape sets the y and z reach. The
-    stencil must fit in the box (``2 reach + 1 <= cells``); every candidate
-    is then one image, shifted here, and no rounding is needed.
-
-    Particles are sorted by cell. For each cell the candidates of its
-    stencil are copied once into contiguous buffers, then every member's
-    distances to them are one branch-free loop. Rows are in cell order,
-    padded with N. Returns the largest row count, which may exceed
-    ``capacity`` (the pairs past it are then not stored).
+    Returns ``(start [cells + 1], order [N], (x, y, z, species) sorted)``:
+    cell ``c`` holds sorted particles ``start[c] <= m < start[c + 1]``, and
+    sorted particle ``m`` is particle ``order[m]``.
     """
     n = x.shape[0]
     cx, cy, cz = cells[0], cells[1], cells[2]
-    sy, sz = extent.shape[0] - 1, extent.shape[1] - 1
-    lx, ly, lz = np.float32(box[0]), np.float32(box[1]), np.float32(box[2])
     total = cx * cy * cz
     flat = np.empty(n, np.int64)
     for i in range(n):
@@ -148,19 +142,36 @@ def _search(
         ys[p] = y[order[p]]
         zs[p] = z[order[p]]
         ss[p] = species[order[p]]
+    return start, order, (xs, ys, zs, ss)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cells(
+    c0, c1, start, order, sorted_, box, cells, extent, r2, capacity, idx
+):  # pragma: no cover
+    """Write the rows of the members of cells ``c0 <= c < c1``; return the
+    largest row count.
+
+    For each cell the candidates of its stencil are copied once into
+    contiguous buffers (this call's own), then every member's distances to
+    them are one branch-free loop, and the kept ones are appended.
+    """
+    n = order.shape[0]
+    cx, cy, cz = cells[0], cells[1], cells[2]
+    sy, sz = extent.shape[0] - 1, extent.shape[1] - 1
+    lx, ly, lz = np.float32(box[0]), np.float32(box[1]), np.float32(box[2])
+    xs, ys, zs, ss = sorted_
     bx = np.empty(n, np.float32)  # a cell's candidates are distinct particles
     by = np.empty(n, np.float32)
     bz = np.empty(n, np.float32)
     bs = np.empty(n, np.float32)
     bm = np.empty(n, np.int64)
-    sorted_ = (xs, ys, zs, ss)
     buffers = (bx, by, bz, bs, bm)
     keep = np.zeros((n // 8 + 2) * 8, np.bool_)
     words = keep.view(np.uint64)  # eight candidates' flags per word
-    r2 = radius2.astype(np.float32)
     row = (start, cx, lx)
     most = 0
-    for c in range(total):
+    for c in range(c0, c1):
         p0, p1 = start[c], start[c + 1]
         if p0 == p1:
             continue
@@ -188,6 +199,50 @@ def _search(
             count = _append(keep, words, k, bm, p, order, idx[order[p]], capacity, n)
             most = max(most, count)
     return most
+
+
+@numba.njit(cache=True, nogil=True)
+def _search(
+    x, y, z, species, box, cells, extent, radius2, capacity, idx
+):  # pragma: no cover
+    """Fill ``idx [N, capacity]`` with the pairs within ``radius2[si, sj]``.
+
+    Coordinates come as three float32 arrays in ``[0, box)`` (2D systems
+    pass zeros for ``z`` and one cell along it). ``cells`` are the cells per
+    axis; ``extent[|oy|, |oz|]`` is how many cells either side along x the
+    stencil row at offset ``(oy, oz)`` spans (-1: none), so rows whose cells
+    are all out of range are skipped; its shape sets the y and z reach. The
+    stencil must fit in the box (``2 reach + 1 <= cells``); every candidate
+    is then one image, shifted here, and no rounding is needed.
+
+    Rows are in cell order, padded with N. Returns the largest row count,
+    which may exceed ``capacity`` (the pairs past it are then not stored).
+    """
+    start, order, sorted_ = _bin(x, y, z, species, box, cells)
+    total = cells[0] * cells[1] * cells[2]
+    r2 = radius2.astype(np.float32)
+    return _cells(
+        0, total, start, order, sorted_, box, cells, extent, r2, capacity, idx
+    )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _search_parallel(
+    x, y, z, species, box, cells, extent, radius2, capacity, idx, chunks
+):  # pragma: no cover
+    """:func:`_search` with the cells split into ``chunks`` runs of
+    consecutive cells, searched in parallel (numba ``prange``). Every row is
+    written by one run, so the list is the same for any ``chunks``."""
+    start, order, sorted_ = _bin(x, y, z, species, box, cells)
+    total = cells[0] * cells[1] * cells[2]
+    r2 = radius2.astype(np.float32)
+    most = np.zeros(chunks, np.int64)
+    for k in numba.prange(chunks):
+        c0, c1 = k * total // chunks, (k + 1) * total // chunks
+        most[k] = _cells(
+            c0, c1, start, order, sorted_, box, cells, extent, r2, capacity, idx
+        )
+    return most.max()
 
 
 @numba.njit(cache=True, nogil=True)
@@ -251,7 +306,35 @@ def stencil(box, radius: float, cells_per_reach: float):
     return cells, extent
 
 
-def search(R, species, box, radius2, capacity: int, cells_per_reach: float = 1.0):
+_LOCK = threading.Lock()
+"""One search at a time: numba's fallback threading layer (workqueue) aborts
+the process when two threads launch parallel loops at once."""
+
+
+MIN_CELLS = 8
+"""Fewest cells per parallel run of the search by default: smaller runs cost
+more to launch than they save."""
+
+
+def threads() -> int:
+    """Threads of a search: numba's (``NUMBA_NUM_THREADS``), at most the cores
+    this process may run on (``taskset`` and batch schedulers restrict them)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
+
+
+def search(
+    R,
+    species,
+    box,
+    radius2,
+    capacity: int,
+    cells_per_reach: float = 1.0,
+    chunks: int | None = None,
+):
     """``(idx [N, capacity] int32, largest row count)`` for positions ``R``.
 
     ``R`` is ``[N, dim]`` (dim 2 or 3), ``radius2`` the ``[2, 2]`` squared
@@ -262,7 +345,11 @@ def search(R, species, box, radius2, capacity: int, cells_per_reach: float = 1.0
     bins were 20 % slower here at N = 1000 to 32000). Boxes too small for a
     stencil of distinct cells are searched whole.
     Distances are computed in float32: the skin, not the last bit, decides
-    which pairs a list needs.
+    which pairs a list needs. The cells are searched in ``chunks`` runs of
+    consecutive cells on as many threads, at most :func:`threads` (default:
+    one run per thread, each of at least :data:`MIN_CELLS` cells); the list
+    is the same for any number of either. Two threads search N = 32000 in
+    18-19 ms against 29 ms on one, N = 1000 in 0.6-0.7 ms against 1.0 ms.
     """
     R = np.asarray(R)
     n, dim = R.shape
@@ -281,7 +368,15 @@ def search(R, species, box, radius2, capacity: int, cells_per_reach: float = 1.0
         most = _search_all(*coords, species, box3, radius2, int(capacity), idx)
     else:
         cells, extent = grid
-        most = _search(
-            *coords, species, box3, cells, extent, radius2, int(capacity), idx
-        )
+        workers = threads()
+        if chunks is None:  # one run per thread, of at least MIN_CELLS cells
+            chunks = min(workers, max(1, int(np.prod(cells)) // MIN_CELLS))
+        chunks = int(chunks)
+        args = (*coords, species, box3, cells, extent, radius2, int(capacity), idx)
+        if chunks == 1:  # numba's parallel launch costs 10-20 % on one thread
+            most = _search(*args)
+        else:
+            with _LOCK:
+                numba.set_num_threads(min(workers, chunks))  # for this caller
+                most = _search_parallel(*args, chunks)
     return idx, int(most)

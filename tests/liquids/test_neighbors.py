@@ -1,5 +1,7 @@
 """The cell-list Verlet builder against a brute-force pair search."""
 
+import concurrent.futures
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,6 +86,34 @@ def test_host_search_matches_brute_force_and_reports_overflow(
     assert count == most and small.shape == (n, most // 2)
     for row, full in zip(list_sets(small, n), expect, strict=True):
         assert row <= full and len(row) == min(len(full), most // 2)
+
+
+def test_host_search_is_the_same_in_any_number_of_chunks_and_threads():
+    n = 2000  # 4^3 cells
+    side = np.full(3, box_length(n))
+    rng = np.random.default_rng(11)
+    species = rng.permutation(ka_species(n))
+    R = rng.uniform(0, side, (n, 3))
+    radius2 = (KA_PARAMETERS["lj"].cutoff + 0.3) ** 2
+    expect = brute_force_sets(R, species, side, np.sqrt(radius2))
+    lists = [
+        _host_search.search(R, species, side, radius2, 140, chunks=chunks)
+        for chunks in (None, 1, 2, 7)
+    ]
+    assert list_sets(lists[0][0], n) == expect
+    for idx, most in lists[1:]:
+        assert np.array_equal(idx, lists[0][0]) and most == lists[0][1]
+    # callers on several threads at once (a threaded dask worker, say) each
+    # get their own list: parallel searches are run one at a time
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        shifted = [R + shift for shift in range(4)]
+        found = pool.map(
+            lambda x: _host_search.search(x, species, side, radius2, 140), shifted
+        )
+        for x, (idx, _) in zip(shifted, found, strict=True):
+            assert list_sets(idx, n) == brute_force_sets(
+                x, species, side, np.sqrt(radius2)
+            )
 
 
 def test_host_search_under_jit_and_vmap():
