@@ -349,7 +349,8 @@ def search(
     consecutive cells on as many threads, at most :func:`threads` (default:
     one run per thread, each of at least :data:`MIN_CELLS` cells); the list
     is the same for any number of either. Two threads search N = 32000 in
-    18-19 ms against 29 ms on one, N = 1000 in 0.6-0.7 ms against 1.0 ms.
+    17-19 ms against 29-31 ms on one, N = 1000 in 0.6-0.7 ms against
+    1.0-1.3 ms.
     """
     R = np.asarray(R)
     n, dim = R.shape
