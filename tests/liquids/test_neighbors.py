@@ -1,6 +1,8 @@
 """The cell-list Verlet builder against a brute-force pair search."""
 
 import concurrent.futures
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -103,17 +105,49 @@ def test_host_search_is_the_same_in_any_number_of_chunks_and_threads():
     assert list_sets(lists[0][0], n) == expect
     for idx, most in lists[1:]:
         assert np.array_equal(idx, lists[0][0]) and most == lists[0][1]
-    # callers on several threads at once (a threaded dask worker, say) each
-    # get their own list: parallel searches are run one at a time
+    # callers on several threads at once (a threaded dask worker, say) share
+    # the search's thread pool and each get their own list
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         shifted = [R + shift for shift in range(4)]
         found = pool.map(
-            lambda x: _host_search.search(x, species, side, radius2, 140), shifted
+            lambda x: _host_search.search(x, species, side, radius2, 140, chunks=3),
+            shifted,
         )
         for x, (idx, _) in zip(shifted, found, strict=True):
             assert list_sets(idx, n) == brute_force_sets(
                 x, species, side, np.sqrt(radius2)
             )
+
+
+FORK_AFTER_SEARCH = """
+import multiprocessing, numpy as np
+from liquids import _host_search
+n = 2000
+side = np.full(3, (n / 1.2) ** (1 / 3))
+R = np.random.default_rng(0).uniform(0, side, (n, 3))
+species = np.zeros(n, np.int64)
+radius2 = np.full((2, 2), 2.8**2)
+def search():
+    return _host_search.search(R, species, side, radius2, 160, chunks=2)
+parent = search()
+child = multiprocessing.get_context("fork").Pool(1)
+idx, most = child.apply_async(search).get(timeout=60)
+assert np.array_equal(idx, parent[0]) and most == parent[1], "child differs"
+print("child ok", most)
+"""
+
+
+def test_a_child_forked_after_a_parallel_search_can_search():
+    # numba's OpenMP threads would kill a child forked after a parallel loop
+    # ("fork() called from a process already using GNU OpenMP"); the
+    # search's own thread pool does not.
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_SEARCH],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0 and "child ok" in out.stdout, out.stderr[-2000:]
 
 
 def test_host_search_under_jit_and_vmap():
