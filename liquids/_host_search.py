@@ -151,12 +151,23 @@ def _bin(x, y, z, species, box, cells):  # pragma: no cover
 def _cells(
     c0, c1, start, order, sorted_, box, cells, extent, r2, capacity, idx
 ):  # pragma: no cover
-    """Write the rows of the members of cells ``c0 <= c < c1``; return the
-    largest row count.
+    """Write the rows of the members of cells ``c0 <= c < c1`` into ``idx``;
+    return their largest row count, which may exceed ``capacity`` (the pairs
+    past it are then not stored). Rows are padded with N.
+
+    ``start``, ``order`` and the sorted coordinates come from :func:`_bin`
+    (float32 in ``[0, box)``; 2D systems pass zeros for z and one cell along
+    it), ``r2`` is the ``[2, 2]`` float32 squared list radii. ``cells`` are
+    the cells per axis; ``extent[|oy|, |oz|]`` is how many cells either side
+    along x the stencil row at offset ``(oy, oz)`` spans (-1: none), so rows
+    whose cells are all out of range are skipped; its shape sets the y and z
+    reach. The stencil must fit in the box (``2 reach + 1 <= cells``); every
+    candidate is then one image, shifted here, and no rounding is needed.
 
     For each cell the candidates of its stencil are copied once into
-    contiguous buffers (this call's own), then every member's distances to
-    them are one branch-free loop, and the kept ones are appended.
+    contiguous buffers (this call's own, so calls on disjoint cells can run
+    at once), then every member's distances to them are one branch-free
+    loop, and the kept ones are appended.
     """
     n = order.shape[0]
     cx, cy, cz = cells[0], cells[1], cells[2]
@@ -204,33 +215,8 @@ def _cells(
 
 
 @numba.njit(cache=True, nogil=True)
-def _search(
-    x, y, z, species, box, cells, extent, radius2, capacity, idx
-):  # pragma: no cover
-    """Fill ``idx [N, capacity]`` with the pairs within ``radius2[si, sj]``.
-
-    Coordinates come as three float32 arrays in ``[0, box)`` (2D systems
-    pass zeros for ``z`` and one cell along it). ``cells`` are the cells per
-    axis; ``extent[|oy|, |oz|]`` is how many cells either side along x the
-    stencil row at offset ``(oy, oz)`` spans (-1: none), so rows whose cells
-    are all out of range are skipped; its shape sets the y and z reach. The
-    stencil must fit in the box (``2 reach + 1 <= cells``); every candidate
-    is then one image, shifted here, and no rounding is needed.
-
-    Rows are in cell order, padded with N. Returns the largest row count,
-    which may exceed ``capacity`` (the pairs past it are then not stored).
-    """
-    start, order, sorted_ = _bin(x, y, z, species, box, cells)
-    total = cells[0] * cells[1] * cells[2]
-    r2 = radius2.astype(np.float32)
-    return _cells(
-        0, total, start, order, sorted_, box, cells, extent, r2, capacity, idx
-    )
-
-
-@numba.njit(cache=True, nogil=True)
 def _search_all(x, y, z, species, box, radius2, capacity, idx):  # pragma: no cover
-    """Like :func:`_search` for boxes too small for a cell stencil: every
+    """Like :func:`_cells` over all cells, for boxes too small for a stencil: every
     particle is a candidate of every other, by the minimum image."""
     n = x.shape[0]
     lx, ly, lz = np.float32(box[0]), np.float32(box[1]), np.float32(box[2])
@@ -258,7 +244,7 @@ def _search_all(x, y, z, species, box, radius2, capacity, idx):  # pragma: no co
 
 
 def stencil(box, radius: float, cells_per_reach: float):
-    """``(cells [3], extent [sy + 1, sz + 1])`` for :func:`_search`, or None.
+    """``(cells [3], extent [sy + 1, sz + 1])`` for :func:`_cells`, or None.
 
     ``box`` holds the ``dim`` (2 or 3) side lengths; a 2D box gets one cell
     and no reach along z. Cells are at least ``radius / cells_per_reach``
@@ -290,8 +276,8 @@ def stencil(box, radius: float, cells_per_reach: float):
 
 
 _POOLS: dict = {}
-"""Thread pools of the search, by process and size (a pool inherited through
-``fork`` has no threads)."""
+"""The search's thread pool, by process and size: a pool inherited through
+``fork`` has no threads, and ``threads()`` follows the CPU affinity."""
 
 
 def _pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
@@ -322,21 +308,23 @@ def threads() -> int:
 
 
 def _search_runs(coords, species, box, cells, extent, radius2, capacity, idx, chunks):
-    """:func:`_search` in ``chunks`` runs of consecutive cells. The caller
-    searches the first run and up to ``threads() - 1`` pool threads the
-    others, at the same time: the compiled loop releases the GIL. Every row
-    is written by one run."""
+    """Bin, then search the cells in ``chunks`` runs of consecutive cells.
+
+    The caller searches the first run and the others go to a pool of
+    ``threads() - 1`` threads, all at once: the compiled loop releases the
+    GIL. Every row is written by one run, so the list is the same for any
+    ``chunks``. Returns the largest row count.
+    """
     start, order, sorted_ = _bin(*coords, species, box, cells)
     total = int(np.prod(cells))
-    r2 = radius2.astype(np.float32)
+    args = (start, order, sorted_, box, cells, extent, radius2.astype(np.float32))
 
     def run(k):
         c0, c1 = k * total // chunks, (k + 1) * total // chunks
-        args = (start, order, sorted_, box, cells, extent, r2, int(capacity), idx)
-        return _cells(c0, c1, *args)
+        return _cells(c0, c1, *args, int(capacity), idx)
 
-    helpers = min(threads(), chunks) - 1
-    if helpers == 0:
+    helpers = threads() - 1
+    if chunks == 1 or helpers == 0:
         return max(run(k) for k in range(chunks))
     futures = [_pool(helpers).submit(run, k) for k in range(1, chunks)]
     return max([run(0)] + [f.result() for f in futures])
@@ -362,11 +350,11 @@ def search(
     stencil of distinct cells are searched whole.
     Distances are computed in float32: the skin, not the last bit, decides
     which pairs a list needs. The cells are searched in ``chunks`` runs of
-    consecutive cells on as many threads, at most :func:`threads` (default:
+    consecutive cells on up to :func:`threads` threads (default:
     one run per thread, each of at least :data:`MIN_PARTICLES` particles);
-    the list is the same for any number of either. Two threads search
-    N = 32000 in 17-19 ms against 29-31 ms on one (20-24 against 32-35 ms
-    from jitted code), N = 8000 in 4.9-5.9 against 7.6-8.2 ms.
+    the list is the same for any number of either. Best of repeats, two
+    threads against one: N = 32000 in 17-21 ms against 29-32 ms (from jitted
+    code 20 against 32 ms), N = 8000 in 4.6-4.9 ms against 7.6-7.9 ms.
     """
     R = np.asarray(R)
     n, dim = R.shape
@@ -387,13 +375,7 @@ def search(
         cells, extent = grid
         if chunks is None:  # one run per thread, of MIN_PARTICLES or more
             chunks = min(threads(), max(1, n // MIN_PARTICLES), int(np.prod(cells)))
-        chunks = int(chunks)
-        if chunks == 1:
-            most = _search(
-                *coords, species, box3, cells, extent, radius2, int(capacity), idx
-            )
-        else:
-            most = _search_runs(
-                coords, species, box3, cells, extent, radius2, capacity, idx, chunks
-            )
+        most = _search_runs(
+            coords, species, box3, cells, extent, radius2, capacity, idx, int(chunks)
+        )
     return idx, int(most)

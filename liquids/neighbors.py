@@ -9,9 +9,9 @@ rectangular periodic boxes, with two interchangeable searches:
 ``"host"`` (the default when JAX runs on the CPU)
     A compiled loop (:mod:`liquids._host_search`, numba) over cells one
     list radius wide, called from jitted code through ``jax.pure_callback``:
-    about 1 ms at N = 1000 and 29-31 ms at N = 32000 on one core, like
+    about 1 ms at N = 1000 and 29-32 ms at N = 32000 on one core, like
     LAMMPS's binned build, and in parallel over the cores the process may
-    use (17-19 ms at N = 32000 on two). The list is integer data without a
+    use (17-21 ms at N = 32000 on two). The list is integer data without a
     gradient, so nothing is lost by leaving XLA for it; the forces stay in
     JAX.
 

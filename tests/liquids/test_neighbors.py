@@ -130,8 +130,8 @@ radius2 = np.full((2, 2), 2.8**2)
 def search():
     return _host_search.search(R, species, side, radius2, 160, chunks=2)
 parent = search()
-child = multiprocessing.get_context("fork").Pool(1)
-idx, most = child.apply_async(search).get(timeout=60)
+with multiprocessing.get_context("fork").Pool(1) as child:
+    idx, most = child.apply_async(search).get(timeout=60)
 assert np.array_equal(idx, parent[0]) and most == parent[1], "child differs"
 print("child ok", most)
 """
