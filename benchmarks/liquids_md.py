@@ -6,8 +6,8 @@ Usage::
         [--formats verlet ordered_sparse] [--skins 0.3 0.5] [--no-lammps]
         [--lammps-threads T]
 
-Prints steps/s and particle-steps/s for every (N, neighbour format, dtype)
-of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3, the per-pair
+Prints steps/s and particle-steps/s for every (N, neighbour format, force
+kernel, dtype) of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3, the per-pair
 truncated-and-shifted KA potential), and for LAMMPS running the identical
 model in the same process, and their ratios.
 
@@ -83,10 +83,12 @@ def relaxed_start(n: int, seed: int = 0):
     return np.asarray(R, np.float64), L
 
 
-def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3):
+def glassland_rate(R0, L, steps, fmt, dtype, temperature=0.8, skin=0.3, kernel="auto"):
     """(steps/s, rebuilds, cores used, overflow) of our NHC integrator."""
     n = len(R0)
-    pot = kob_andersen("lj", L, ka_species(n), skin=skin, neighbor_format=fmt)
+    pot = kob_andersen(
+        "lj", L, ka_species(n), skin=skin, neighbor_format=fmt, force_kernel=kernel
+    )
     init, step = md_integrator(pot, "nhc", 0.005)
     R = jnp.asarray(R0, dtype)
     state = init(jax.random.PRNGKey(1), R, pot.allocate(R), temperature)
@@ -207,6 +209,12 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["verlet", "ordered_sparse"])
     parser.add_argument("--dtypes", nargs="+", default=["float32"])
     parser.add_argument("--skins", type=float, nargs="+", default=[0.3])
+    parser.add_argument(
+        "--kernels",
+        nargs="+",
+        default=["host", "xla"],
+        help="force kernels of the verlet format (the others use xla)",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-lammps", action="store_true")
     parser.add_argument(
@@ -231,10 +239,11 @@ def main() -> None:
         R0, L = relaxed_start(n)
         codes = [] if args.no_lammps else [("lammps", s) for s in LAMMPS_STYLES]
         codes += [
-            ("glassland", fmt, dtype, skin)
+            ("glassland", fmt, dtype, skin, kernel)
             for fmt in args.formats
             for dtype in args.dtypes
             for skin in args.skins
+            for kernel in (args.kernels if fmt == "verlet" else ["xla"])
         ]
         # Rounds interleave the codes so a change of machine load hits all of
         # them; each code reports its best round.
@@ -247,9 +256,9 @@ def main() -> None:
                         continue
                     result = (*out, False)
                 else:
-                    _, fmt, dtype, skin = code
+                    _, fmt, dtype, skin, kernel = code
                     result = glassland_rate(
-                        R0, L, steps, fmt, getattr(jnp, dtype), skin=skin
+                        R0, L, steps, fmt, getattr(jnp, dtype), skin=skin, kernel=kernel
                     )
                 if code not in best or result[0] > best[code][0]:
                     best[code] = result
@@ -263,8 +272,8 @@ def main() -> None:
                 )
                 name = f"LAMMPS {style} skin 0.3"
             else:
-                _, fmt, dtype, skin = code
-                name = f"glassland {fmt} {dtype} skin {skin}"
+                _, fmt, dtype, skin, kernel = code
+                name = f"glassland {fmt}/{kernel} {dtype} skin {skin}"
             ratios = [f"{rate / ref:.2f}x" if ref else "-" for ref in refs]
             flag = " (overflow!)" if overflow else ""
             line = f"{n:>6} {name:>42} {rate:>9.1f} {rate * n:>17.3g} {builds:>7}"

@@ -5,21 +5,24 @@ that appends each close pair to its row. Expressed as dense XLA array
 operations (see :meth:`liquids.neighbors.VerletBuilder.build`) the same
 search spends most of its time compacting masks; a compiled loop does it
 in a few nanoseconds per candidate pair, like LAMMPS's binned builder. The
-force kernels stay in JAX; only the integer list comes from here, through
-``jax.pure_callback``.
+list comes from here through ``jax.pure_callback``; each row lists its
+higher neighbours first, for the host force kernel
+(:mod:`liquids._host_force`).
 
 The cells are searched in parallel on the cores the process may use: the
 compiled loop releases the GIL, and runs of cells go to a small pool of
-Python threads (``NUMBA_NUM_THREADS`` caps them). Numba's own parallel
-loops are not used: its OpenMP layer kills a child process forked after a
-search, and its fallback layer aborts when two threads launch at once. XLA's
-threads are idle while the callback runs.
+Python threads (``NUMBA_NUM_THREADS`` caps them; :func:`parallel`, which
+the force kernel shares). Numba's own parallel loops are not used: its
+OpenMP layer kills a child process forked after a search, and its fallback
+layer aborts when two threads launch at once. XLA's threads are idle while
+the callback runs.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 
 import numba
 import numpy as np
@@ -83,6 +86,12 @@ def _gather_row(lo, hi, base, k, ty, tz, row, sorted_, buffers):
 def _append(keep, words, k, cand, p, order, out, capacity, n):
     """Write the kept candidates (but ``p`` itself) to ``out``; return their count.
 
+    The row is written from both ends: neighbours ``j > i`` (``i = order[p]``)
+    from the front, ``j < i`` from the back, padding with ``n`` in between.
+    Readers of a dense list do not depend on the order; the host force kernel
+    (:mod:`liquids._host_force`) reads only the front, so it takes each pair
+    once, from the row of its lower index, without testing every slot.
+
     ``keep`` holds one byte per candidate; read as 64-bit words, an all-false
     run of eight candidates costs one test, and each kept one is found from
     the word's trailing zero count (one instruction) instead of testing all;
@@ -91,6 +100,8 @@ def _append(keep, words, k, cand, p, order, out, capacity, n):
     """
     for t in range(k, (k + 7) // 8 * 8):
         keep[t] = False
+    i = order[p]
+    front, back = 0, capacity  # out[:front] and out[back:] are written
     count = 0
     for q in range((k + 7) // 8):
         w = words[q]
@@ -101,9 +112,13 @@ def _append(keep, words, k, cand, p, order, out, capacity, n):
             m = cand[t]
             if m != p:
                 if count < capacity:
-                    out[count] = order[m]
+                    j = order[m]
+                    up = j > i
+                    back -= 1 - up
+                    out[front if up else back] = j
+                    front += up
                 count += 1
-    for q in range(min(count, capacity), capacity):
+    for q in range(front, back):
         out[q] = n
     return count
 
@@ -307,27 +322,55 @@ def threads() -> int:
     return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
 
 
-def _search_runs(coords, species, box, cells, extent, radius2, capacity, idx, chunks):
-    """Bin, then search the cells in ``chunks`` runs of consecutive cells.
+def parallel(task, count: int) -> None:
+    """Run ``task(0)``, ..., ``task(count - 1)`` on up to :func:`threads` threads.
 
-    The caller searches the first run and the others go to a pool of
-    ``threads() - 1`` threads, all at once: the compiled loop releases the
-    GIL. Every row is written by one run, so the list is the same for any
-    ``chunks``. Returns the largest row count.
+    The caller and ``min(count, threads()) - 1`` threads of a pool take the
+    tasks in turn until none is left (compiled tasks that release the GIL
+    run in parallel); serial when ``count`` or ``threads()`` is 1. An error
+    of any task is raised here, after all have finished.
+    """
+    workers = min(threads(), count)
+    if workers <= 1:
+        for k in range(count):
+            task(k)
+        return
+    tasks = iter(range(count))
+    lock = threading.Lock()
+
+    def drain():
+        while True:
+            with lock:
+                k = next(tasks, None)
+            if k is None:
+                return
+            task(k)
+
+    futures = [_pool(threads() - 1).submit(drain) for _ in range(workers - 1)]
+    try:
+        drain()
+    finally:
+        concurrent.futures.wait(futures)
+    for f in futures:
+        f.result()
+
+
+def _search_runs(coords, species, box, cells, extent, radius2, capacity, idx, chunks):
+    """Bin, then search the cells in ``chunks`` runs of consecutive cells, in
+    :func:`parallel`. Every row is written by one run, so the list is the same
+    for any ``chunks``. Returns the largest row count.
     """
     start, order, sorted_ = _bin(*coords, species, box, cells)
     total = int(np.prod(cells))
     args = (start, order, sorted_, box, cells, extent, radius2.astype(np.float32))
+    most = [0] * chunks
 
     def run(k):
         c0, c1 = k * total // chunks, (k + 1) * total // chunks
-        return _cells(c0, c1, *args, int(capacity), idx)
+        most[k] = _cells(c0, c1, *args, int(capacity), idx)
 
-    helpers = threads() - 1
-    if chunks == 1 or helpers == 0:
-        return max(run(k) for k in range(chunks))
-    futures = [_pool(helpers).submit(run, k) for k in range(1, chunks)]
-    return max([run(0)] + [f.result() for f in futures])
+    parallel(run, chunks)
+    return max(most)
 
 
 def search(

@@ -12,8 +12,10 @@ rectangular periodic boxes, with two interchangeable searches:
     about 1 ms at N = 1000 and 29-32 ms at N = 32000 on one core, like
     LAMMPS's binned build, and in parallel over the cores the process may
     use (17-21 ms at N = 32000 on two). The list is integer data without a
-    gradient, so nothing is lost by leaving XLA for it; the forces stay in
-    JAX.
+    gradient, so nothing is lost by leaving XLA for it. Each row holds its
+    higher neighbours (``j > i``) first and its lower ones last, padding
+    between: the host force kernel (:mod:`liquids._host_force`) reads only
+    the front, each pair once.
 
 ``"xla"`` (any device)
     The same search as dense array operations:
@@ -37,7 +39,9 @@ carry the 2.5 A-A reach).
 
 The result is stored in a jax-md :class:`~jax_md.partition.NeighborList` of
 ``Dense`` format: ``idx[i]`` lists the neighbours of particle ``i``, padded
-with ``N``, every pair appearing in both rows. Anything that reads a jax-md
+with ``N`` (the XLA search pads at the end of a row, the host search between
+the higher and the lower neighbours), every pair appearing in both rows.
+Anything that reads a jax-md
 dense list reads this one. Overflow of a cell or of a row sets jax-md's sticky
 error bits (``did_buffer_overflow``), never silently drops a pair.
 

@@ -49,11 +49,13 @@ from jax_md import partition, space
 from jaxtyping import Array, Float
 
 from landscape.validate import require_choice, require_positive, require_positive_int
+from liquids import _host_force
 from liquids.neighbors import SEARCHES, VerletBuilder, bucket, verlet_builder
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "FORCE_KERNELS",
     "KA_PARAMETERS",
     "KAParameters",
     "KAPotential",
@@ -69,6 +71,9 @@ Model = Literal["lj", "wca"]
 
 DENSE_BLOCK_SLOTS = 2**18
 """Neighbour slots per block of the dense force kernel (fits in L2 cache)."""
+
+FORCE_KERNELS = ("auto", "host", "xla")
+"""Force kernels of :func:`kob_andersen` (see its ``force_kernel``)."""
 NeighborFormat = Literal["verlet", "dense", "sparse", "ordered_sparse"]
 
 _FORMATS = {
@@ -218,6 +223,9 @@ class KAPotential:
         capacity_multiplier: head-room of a freshly allocated neighbour list.
         builder: the :class:`~liquids.neighbors.VerletBuilder` of the
             ``"verlet"`` format, else ``None``.
+        force_kernel: ``"host"`` (:mod:`liquids._host_force`, compiled
+            for the CPU, each pair once) or ``"xla"`` (any device, each pair
+            in both of its rows); both give the same forces up to rounding.
     """
 
     model: Model
@@ -231,6 +239,7 @@ class KAPotential:
     skin: float
     capacity_multiplier: float
     builder: VerletBuilder | None = None
+    force_kernel: Literal["host", "xla"] = "xla"
     _shared: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def allocate(
@@ -481,9 +490,41 @@ class KAPotential:
         Written out analytically for dense lists (``"verlet"``, ``"dense"``),
         ``-jax.grad(energy)`` for the sparse formats.
         """
+        if self.force_kernel == "host":
+            return self._shared.setdefault("host_force", self._host_force())(
+                R, neighbor.idx
+            )
         if self._is_dense:
             return self._dense_rows(R, neighbor.idx, "force")
         return -jax.grad(self._energy)(R, neighbor, 1.0)
+
+    def _host_force(self) -> Callable:
+        """``force(R, idx)`` by the compiled kernel (:mod:`liquids._host_force`).
+
+        Its derivatives (Hessian-vector products of the energy, say) are
+        those of the XLA kernel: the compiled one has none of its own.
+        """
+        p = self.parameters
+        constants = {}
+
+        @jax.custom_jvp
+        def force(R, idx):
+            dtype = np.dtype(R.dtype)
+            if dtype not in constants:
+                constants[dtype] = _host_force.table(
+                    self.box, p.epsilon, p.sigma, p.cutoff, dtype
+                )
+            return _host_force.xla_forces(R, self.species, idx, constants[dtype])
+
+        @force.defjvp
+        def force_jvp(primals, tangents):
+            R, idx = primals
+            _, dF = jax.jvp(
+                lambda r: self._dense_rows(r, idx, "force"), (R,), (tangents[0],)
+            )
+            return force(R, idx), dF
+
+        return force
 
     def energy_dense(self, R: Float[Array, "particles dim"]) -> Float[Array, ""]:
         """Total potential energy summed over all pairs, no neighbour list.
@@ -585,6 +626,7 @@ def kob_andersen(
     neighbor_format: NeighborFormat = "verlet",
     capacity_multiplier: float = 1.08,
     neighbor_search: str = "auto",
+    force_kernel: str = "auto",
 ) -> KAPotential:
     """Build the KA-LJ or KA-WCA potential for a periodic box.
 
@@ -614,6 +656,12 @@ def kob_andersen(
         neighbor_search: ``"verlet"`` only: ``"auto"`` (the compiled host
             search when JAX runs on the CPU, else the XLA one), ``"host"`` or
             ``"xla"``; see :class:`liquids.neighbors.VerletBuilder`.
+        force_kernel: ``"auto"`` (``"host"`` whenever the list comes from
+            the host search, else ``"xla"``), ``"host"`` (compiled for the
+            CPU, each pair computed once: 1.6-2 times faster than ``"xla"``
+            on one core; needs the ``"verlet"`` format's host search, whose
+            rows list each pair's higher index first) or ``"xla"`` (any
+            device; each pair computed in both of its rows, no scatter).
 
     Returns:
         A :class:`KAPotential`.
@@ -626,6 +674,7 @@ def kob_andersen(
     require_choice("model", model, KA_PARAMETERS)
     require_choice("neighbor_format", neighbor_format, _FORMATS)
     require_choice("neighbor_search", neighbor_search, SEARCHES)
+    require_choice("force_kernel", force_kernel, FORCE_KERNELS)
     if isinstance(skin, bool) or not np.isfinite(skin) or skin < 0:
         raise ValueError(f"skin must be a number >= 0, got {skin!r}")
     require_positive("capacity_multiplier", capacity_multiplier)
@@ -662,13 +711,25 @@ def kob_andersen(
             capacity_multiplier=capacity_multiplier,
             format=_FORMATS[neighbor_format],
         )
+    host_list = builder is not None and builder.search == "host"
+    if force_kernel == "auto":
+        force_kernel = "host" if host_list else "xla"
+    elif force_kernel == "host" and not host_list:
+        raise ValueError(
+            "force_kernel='host' needs the lists of the host search "
+            "(neighbor_format='verlet' with neighbor_search 'host', or 'auto' on "
+            f"the CPU), got neighbor_format={neighbor_format!r}"
+            + (f", neighbor_search={builder.search!r}" if builder is not None else "")
+            + "; use force_kernel='xla' or 'auto'"
+        )
     logger.debug(
-        "KA-%s potential: N=%d, box=%s, list radius %.3f (%s)",
+        "KA-%s potential: N=%d, box=%s, list radius %.3f (%s, %s forces)",
         model.upper(),
         labels.size,
         side.tolist(),
         reach,
         neighbor_format,
+        force_kernel,
     )
     return KAPotential(
         model=model,
@@ -682,4 +743,5 @@ def kob_andersen(
         skin=float(skin),
         capacity_multiplier=float(capacity_multiplier),
         builder=builder,
+        force_kernel=force_kernel,
     )

@@ -103,6 +103,13 @@ def test_host_search_is_the_same_in_any_number_of_chunks_and_threads():
         for chunks in (None, 1, 2, 7)
     ]
     assert list_sets(lists[0][0], n) == expect
+    # each row lists its higher neighbours first: the host force kernel
+    # reads a row's pairs up to the first lower (or padding) index
+    idx = lists[0][0]
+    higher = (idx > np.arange(n)[:, None]) & (idx < n)
+    first_other = np.argmin(np.column_stack([higher, np.zeros(n, bool)]), axis=1)
+    assert np.array_equal(first_other, higher.sum(axis=1))
+    assert 0 < higher.sum() < (idx < n).sum()
     for idx, most in lists[1:]:
         assert np.array_equal(idx, lists[0][0]) and most == lists[0][1]
     # callers on several threads at once (a threaded dask worker, say) share

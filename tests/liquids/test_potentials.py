@@ -1,10 +1,13 @@
 """KA-LJ / KA-WCA potentials against an independent NumPy all-pairs sum."""
 
+import logging
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from liquids import _host_force, _host_search
 from liquids.potentials import (
     KA_PARAMETERS,
     box_length,
@@ -210,3 +213,83 @@ def test_dense_kernel_blocks_give_the_same_sums(x64, monkeypatch):
     blocked = (pot.force(R, nbrs), pot.energy(R, nbrs), pot.virial(R, nbrs))
     for a, b in zip(whole, blocked, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def kernels_4500():
+    """A float32 KA-LJ liquid of 4500 particles (two runs of the host
+    kernel), both force kernels and one list."""
+    n = 4500
+    rng = np.random.default_rng(3)
+    side = box_length(n) * np.ones(3)
+    species = ka_species(n)
+    R = jnp.asarray(jittered_lattice(n, side, 3, rng, jitter=0.3), jnp.float32)
+    host = kob_andersen("lj", side, species)
+    xla = kob_andersen("lj", side, species, force_kernel="xla")
+    nbrs = host.allocate(R)
+    return host, xla, R, nbrs
+
+
+def test_host_force_kernel_matches_the_xla_kernel_and_threads_do_not_change_it(
+    kernels_4500, monkeypatch
+):
+    host, xla, R, nbrs = kernels_4500
+    assert host.force_kernel == "host" and xla.force_kernel == "xla"
+    assert _host_force.runs(R.shape[0]) == 2
+    f_host = np.asarray(jax.jit(host.force)(R, nbrs))
+    f_xla = np.asarray(jax.jit(xla.force)(R, nbrs))
+    scale = np.abs(f_xla).max()
+    assert scale > 1.0
+    np.testing.assert_allclose(f_host, f_xla, rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(f_host.sum(axis=0), 0.0, atol=1e-6 * scale * 4500)
+    # The same bits on one thread and on three: the runs depend on N alone.
+    for count in (1, 3):
+        monkeypatch.setattr(_host_search, "threads", lambda c=count: c)
+        assert np.array_equal(np.asarray(host.force(R, nbrs)), f_host)
+    # The NumPy entry point gives the same forces.
+    p = host.parameters
+    table = _host_force.table(host.box, p.epsilon, p.sigma, p.cutoff, np.float32)
+    f_numpy = _host_force.forces(R, host.species, nbrs.idx, table)
+    np.testing.assert_allclose(f_numpy, f_host, rtol=0, atol=1e-6 * scale)
+
+
+def test_host_force_kernel_derivatives_and_vmap_are_the_xla_kernels(kernels_4500):
+    host, xla, R, nbrs = kernels_4500
+    v = jax.random.normal(jax.random.PRNGKey(0), R.shape, R.dtype)
+    _, jvp_host = jax.jvp(lambda r: host.force(r, nbrs), (R,), (v,))
+    _, jvp_xla = jax.jvp(lambda r: xla.force(r, nbrs), (R,), (v,))
+    np.testing.assert_array_equal(jvp_host, jvp_xla)  # the same XLA code
+    moved = jnp.stack([R, R + 0.01])
+    batched = jax.vmap(host.force, in_axes=(0, None))(moved, nbrs)
+    for k in range(2):
+        one = xla.force(moved[k], nbrs)
+        scale = float(jnp.abs(one).max())
+        np.testing.assert_allclose(batched[k], one, rtol=0, atol=2e-6 * scale)
+
+
+def test_a_failing_host_force_run_gives_nan_and_an_error_not_silence(
+    kernels_4500, monkeypatch, caplog
+):
+    host, _, R, nbrs = kernels_4500
+
+    def broken(*args):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(_host_force, "run_rows", broken)
+    with caplog.at_level(logging.ERROR, logger="liquids._host_force"):
+        f = np.asarray(host.force(R + 0.001, nbrs))
+    assert np.isnan(f).all()
+    assert "host force kernel failed" in caplog.text and "injected" in caplog.text
+
+
+def test_force_kernel_choice_is_checked():
+    species = ka_species(1200)
+    with pytest.raises(ValueError, match="force_kernel must be"):
+        kob_andersen("lj", 10.0, species, force_kernel="gpu")
+    with pytest.raises(ValueError, match="neighbor_search='xla'"):
+        kob_andersen("lj", 10.0, species, neighbor_search="xla", force_kernel="host")
+    with pytest.raises(ValueError, match="neighbor_format='dense'"):
+        kob_andersen("lj", 10.0, species, neighbor_format="dense", force_kernel="host")
+    assert kob_andersen("lj", 10.0, species, neighbor_search="xla").force_kernel == (
+        "xla"
+    )

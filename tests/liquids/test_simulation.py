@@ -110,8 +110,9 @@ def test_image_counters_give_true_unwrapped_displacement(nhc_run):
     unwrapped = positions + images * box
     assert np.abs(images).max() >= 1  # particles did cross the box
     np.testing.assert_allclose(unwrapped[::500], summed[::500], atol=2e-3)
-    # wrapped positions stay in the box
-    assert positions.min() >= 0 and positions.max() < box.max()
+    # wrapped positions stay in the box; a float32 wrap of a tiny negative
+    # coordinate may round up to the side length itself
+    assert positions.min() >= 0 and positions.max() <= np.float32(box.max())
 
 
 def test_langevin_holds_temperature():
@@ -273,7 +274,11 @@ def test_ka_lj_reference_state_at_T2(nhc_run):
     g_aa = gr.partial(0, 0)
     peak = int(np.argmax(g_aa))
     assert g_aa[peak] == pytest.approx(2.80, abs=0.15)
-    assert gr.r[peak] == pytest.approx(1.008, abs=0.021)
+    # the vertex of the parabola through the three bins at the top: the
+    # tallest bin alone moves by a bin between equally good runs at N = 256
+    left, top, right = g_aa[peak - 1 : peak + 2]
+    shift = 0.5 * (left - right) / (left - 2 * top + right)
+    assert gr.r[peak] + shift * (gr.r[1] - gr.r[0]) == pytest.approx(1.008, abs=0.021)
 
 
 @pytest.mark.parametrize("fmt", ["verlet", "dense"])
