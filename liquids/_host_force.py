@@ -342,6 +342,11 @@ def xla_forces(
     """
     n = R.shape[0]
     dtype = jnp.dtype(R.dtype)
+    if dtype not in (jnp.float32, jnp.float64):
+        raise ValueError(
+            f"the host force kernel runs in float32 or float64, got positions of "
+            f"dtype {dtype}; cast them, or use force_kernel='xla'"
+        )
     call = jax.ffi.ffi_call(
         _target(dtype.name),
         jax.ShapeDtypeStruct((runs(n), *R.shape), dtype),

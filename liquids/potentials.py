@@ -74,6 +74,7 @@ DENSE_BLOCK_SLOTS = 2**18
 
 FORCE_KERNELS = ("auto", "host", "xla")
 """Force kernels of :func:`kob_andersen` (see its ``force_kernel``)."""
+
 NeighborFormat = Literal["verlet", "dense", "sparse", "ordered_sparse"]
 
 _FORMATS = {
@@ -488,7 +489,9 @@ class KAPotential:
         """``[particles, dim]`` forces :math:`-\\partial U / \\partial R`.
 
         Written out analytically for dense lists (``"verlet"``, ``"dense"``),
-        ``-jax.grad(energy)`` for the sparse formats.
+        ``-jax.grad(energy)`` for the sparse formats. With
+        ``force_kernel="host"`` the compiled kernel computes them (each pair
+        once); ``neighbor`` must then come from this potential's host search.
         """
         if self.force_kernel == "host":
             return self._shared.setdefault("host_force", self._host_force())(

@@ -293,3 +293,10 @@ def test_force_kernel_choice_is_checked():
     assert kob_andersen("lj", 10.0, species, neighbor_search="xla").force_kernel == (
         "xla"
     )
+    host = kob_andersen("lj", 10.0, species)
+    R = jnp.asarray(
+        jittered_lattice(1200, np.full(3, 10.0), 3, np.random.default_rng(0))
+    )
+    nbrs = host.allocate(R)
+    with pytest.raises(ValueError, match="float32 or float64, got .*bfloat16"):
+        host.force(R.astype(jnp.bfloat16), nbrs)
