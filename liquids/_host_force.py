@@ -347,6 +347,13 @@ def xla_forces(
             f"the host force kernel runs in float32 or float64, got positions of "
             f"dtype {dtype}; cast them, or use force_kernel='xla'"
         )
+    if idx.ndim != 2 or idx.shape[0] != n or species.shape != (n,):
+        raise ValueError(
+            f"the host force kernel needs a [N, K] list and [N] species for "
+            f"positions of shape {tuple(R.shape)}, got list {tuple(idx.shape)} "
+            f"and species {tuple(species.shape)}; build the list at these "
+            f"positions with the same potential"
+        )
     call = jax.ffi.ffi_call(
         _target(dtype.name),
         jax.ShapeDtypeStruct((runs(n), *R.shape), dtype),

@@ -300,3 +300,5 @@ def test_force_kernel_choice_is_checked():
     nbrs = host.allocate(R)
     with pytest.raises(ValueError, match="float32 or float64, got .*bfloat16"):
         host.force(R.astype(jnp.bfloat16), nbrs)
+    with pytest.raises(ValueError, match=r"positions of shape \(2400, 3\)"):
+        host.force(jnp.concatenate([R, R]), nbrs)
