@@ -4,12 +4,12 @@ Usage::
 
     .venv/bin/python benchmarks/liquids_md.py [--sizes 1000 8000] [--steps 2000]
         [--formats verlet ordered_sparse] [--skins 0.3 0.5] [--no-lammps]
-        [--lammps-threads T]
+        [--lammps-threads T] [--kernels host xla]
 
 Prints steps/s and particle-steps/s for every (N, neighbour format, force
-kernel, dtype) of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3, the per-pair
-truncated-and-shifted KA potential), and for LAMMPS running the identical
-model in the same process, and their ratios.
+kernel, dtype) of our integrator (Nose-Hoover chain, dt = 0.005, skin 0.3,
+the per-pair truncated-and-shifted KA potential), and for LAMMPS running the
+identical model in the same process, and their ratios.
 
 Cores: XLA:CPU spreads large fusions (our force kernel) over every core the
 process may use, plain LAMMPS runs on one. So every code's ``cores`` column

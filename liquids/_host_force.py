@@ -102,15 +102,15 @@ def _rows(r0, r1, R, species, idx, table, f):  # pragma: no cover
     n, dim = R.shape
     width = idx.shape[1]
     f[:] = 0
-    bx = np.zeros(width, R.dtype)
-    by = np.zeros(width, R.dtype)
+    bx = np.empty(width, R.dtype)
+    by = np.empty(width, R.dtype)
     bz = np.zeros(width, R.dtype)  # stays zero in 2D
     ox = np.empty(width, R.dtype)
     oy = np.empty(width, R.dtype)
     oz = np.empty(width, R.dtype)
     bp = np.empty(width, np.int32)
     bj = np.empty(width, np.int32)
-    zi = R[0, 0] - R[0, 0]
+    zi = table[15]  # zero in R's dtype; z of the row particle in 3D
     for i in range(r0, r1):
         si = species[i]
         m = 0
@@ -249,41 +249,40 @@ def _buffer(list_address, k):  # pragma: no cover
     return _word(buffer, 3), _word(buffer, 5)
 
 
-_RUNS_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int64,
-    *[ctypes.c_int64] * 9,  # addresses of R, species, idx,
-)  # table, out; then N, dim, width, runs
+# Arguments: the addresses of R, species, idx, table and out, then N, dim,
+# the list width and the number of runs.
+_RUNS_CALLBACK = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 9)
 
 
 def _python_runs(dtype):
     """The ctypes callback through which the handler hands its runs to the
-    thread pool (Python threads need the interpreter). Returns 0, or 1 after
-    logging an error (the forces are then NaN)."""
+    thread pool (Python threads need the interpreter). An error is logged
+    and leaves NaN forces, which the MD blow-up check stops on: an exception
+    cannot cross back into XLA."""
     ctype = np.ctypeslib.as_ctypes_type(dtype)
 
     def array(address, shape, c):
         return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(c)), shape)
 
     def callback(r, s, i, t, o, n, dim, width, count):
+        out = array(o, (count, n, dim), ctype)
         try:
-            out = array(o, (count, n, dim), ctype)
-            try:
-                run_rows(
-                    array(r, (n, dim), ctype),
-                    array(s, (n,), ctypes.c_int32),
-                    array(i, (n, width), ctypes.c_int32),
-                    array(t, (19,), ctype),
-                    out,
-                )
-            except BaseException:
-                out[:] = np.nan
-                raise
+            run_rows(
+                array(r, (n, dim), ctype),
+                array(s, (n,), ctypes.c_int32),
+                array(i, (n, width), ctypes.c_int32),
+                array(t, (19,), ctype),
+                out,
+            )
         except BaseException:
+            out[:] = np.nan
             logger.exception("the host force kernel failed")
-            return 1
-        return 0
 
     return _RUNS_CALLBACK(callback)
+
+
+_KEEP: list = []
+"""The registered handlers and their callbacks: XLA holds raw pointers to both."""
 
 
 @functools.cache
@@ -310,10 +309,9 @@ def _target(dtype_name: str) -> str:
             species = carray(_pointer(s), (n,), np.int32)
             idx = carray(_pointer(i), (n, width), np.int32)
             constants = carray(_pointer(t), (19,), dtype)
-            out = carray(_pointer(o), (count, n, dim), dtype)
-            for k in range(count):
-                r0, r1 = k * n // count, (k + 1) * n // count
-                _rows(r0, r1, R, species, idx, constants, out[k])
+            _rows(
+                0, n, R, species, idx, constants, carray(_pointer(o), (n, dim), dtype)
+            )
         else:
             callback(r, s, i, t, o, n, dim, width, count)
         return _pointer(0)
@@ -325,11 +323,8 @@ def _target(dtype_name: str) -> str:
     jax.ffi.register_ffi_target(
         name, capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None), "cpu"
     )
-    _KEEP.append((handler, callback))  # XLA holds raw pointers to both
+    _KEEP.append((handler, callback))
     return name
-
-
-_KEEP: list = []
 
 
 def xla_forces(

@@ -313,8 +313,9 @@ ms), at N = 8000 it saved a quarter (7.9 against 10.1 ms)."""
 
 
 def threads() -> int:
-    """Threads of a search: numba's (``NUMBA_NUM_THREADS``), at most the cores
-    this process may run on (``taskset`` and batch schedulers restrict them)."""
+    """Threads of :func:`parallel` (the search's and the force kernel's):
+    numba's (``NUMBA_NUM_THREADS``), at most the cores this process may run
+    on (``taskset`` and batch schedulers restrict them)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -330,7 +331,8 @@ def parallel(task, count: int) -> None:
     run in parallel); serial when ``count`` or ``threads()`` is 1. An error
     of any task is raised here, after all have finished.
     """
-    workers = min(threads(), count)
+    available = threads()
+    workers = min(available, count)
     if workers <= 1:
         for k in range(count):
             task(k)
@@ -346,7 +348,7 @@ def parallel(task, count: int) -> None:
                 return
             task(k)
 
-    futures = [_pool(threads() - 1).submit(drain) for _ in range(workers - 1)]
+    futures = [_pool(available - 1).submit(drain) for _ in range(workers - 1)]
     try:
         drain()
     finally:

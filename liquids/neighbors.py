@@ -41,9 +41,9 @@ The result is stored in a jax-md :class:`~jax_md.partition.NeighborList` of
 ``Dense`` format: ``idx[i]`` lists the neighbours of particle ``i``, padded
 with ``N`` (the XLA search pads at the end of a row, the host search between
 the higher and the lower neighbours), every pair appearing in both rows.
-Anything that reads a jax-md
-dense list reads this one. Overflow of a cell or of a row sets jax-md's sticky
-error bits (``did_buffer_overflow``), never silently drops a pair.
+Anything that reads a jax-md dense list reads this one. Overflow of a cell or
+of a row sets jax-md's sticky error bits (``did_buffer_overflow``), never
+silently drops a pair.
 
 ``update`` rebuilds only when some particle has moved more than ``skin / 2``
 (minimum image) since the last build, like jax-md and LAMMPS's

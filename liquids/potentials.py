@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import Literal
@@ -494,40 +495,10 @@ class KAPotential:
         once); ``neighbor`` must then come from this potential's host search.
         """
         if self.force_kernel == "host":
-            return self._shared.setdefault("host_force", self._host_force())(
-                R, neighbor.idx
-            )
+            return _host_forces(self, R, neighbor.idx)
         if self._is_dense:
             return self._dense_rows(R, neighbor.idx, "force")
         return -jax.grad(self._energy)(R, neighbor, 1.0)
-
-    def _host_force(self) -> Callable:
-        """``force(R, idx)`` by the compiled kernel (:mod:`liquids._host_force`).
-
-        Its derivatives (Hessian-vector products of the energy, say) are
-        those of the XLA kernel: the compiled one has none of its own.
-        """
-        p = self.parameters
-        constants = {}
-
-        @jax.custom_jvp
-        def force(R, idx):
-            dtype = np.dtype(R.dtype)
-            if dtype not in constants:
-                constants[dtype] = _host_force.table(
-                    self.box, p.epsilon, p.sigma, p.cutoff, dtype
-                )
-            return _host_force.xla_forces(R, self.species, idx, constants[dtype])
-
-        @force.defjvp
-        def force_jvp(primals, tangents):
-            R, idx = primals
-            _, dF = jax.jvp(
-                lambda r: self._dense_rows(r, idx, "force"), (R,), (tangents[0],)
-            )
-            return force(R, idx), dF
-
-        return force
 
     def energy_dense(self, R: Float[Array, "particles dim"]) -> Float[Array, ""]:
         """Total potential energy summed over all pairs, no neighbour list.
@@ -575,6 +546,27 @@ class KAPotential:
         return n * kinetic_temperature / volume + self.virial(R, neighbor) / (
             self.dimension * volume
         )
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _host_forces(potential: KAPotential, R: jax.Array, idx: jax.Array) -> jax.Array:
+    """Forces by the compiled kernel (:mod:`liquids._host_force`).
+
+    Its derivatives (Hessian-vector products of the energy, say) are those of
+    the XLA kernel: the compiled one has none of its own.
+    """
+    p = potential.parameters
+    constants = _host_force.table(potential.box, p.epsilon, p.sigma, p.cutoff, R.dtype)
+    return _host_force.xla_forces(R, potential.species, idx, constants)
+
+
+@_host_forces.defjvp
+def _host_forces_jvp(potential, primals, tangents):
+    R, idx = primals
+    _, dF = jax.jvp(
+        lambda r: potential._dense_rows(r, idx, "force"), (R,), (tangents[0],)
+    )
+    return _host_forces(potential, R, idx), dF
 
 
 def rebuild_neighbors(
