@@ -13,38 +13,39 @@ buffers; the pair loop over them is branch-free and vectorised by LLVM
 (``error_model="numpy"``: Python's zero-division check would stop it); a
 last loop subtracts the pair forces from the neighbours.
 
-Rows are split into a number of runs that depends only on N (not on the
-machine), each with its own force buffer, which XLA then sums in a fixed
-order: the forces are the same bits for any number of threads. The runs
-share out the threads of :func:`liquids._host_search.parallel`.
+Rows are split into a number of runs set by N, each with its own force
+buffer, which XLA then sums in a fixed order. The runs' bounds are chosen
+from the list to hold equal numbers of pairs (:func:`_bounds`), so they
+depend on the list and not on the machine: the forces are the same bits
+for any number of threads. The runs go to XLA's own thread pool
+(:func:`liquids._ffi.pooled`).
 
 The kernel is an XLA FFI handler (``jax.ffi``): a numba ``cfunc`` that
 reads XLA's call frame (``xla/ffi/api/c_api.h``, shipped with jaxlib).
 Unlike ``jax.pure_callback`` it gets XLA's buffers in place: a callback
 costs 0.12 ms a call and copies the list (2.1 ms at N = 32000), about what
-the kernel saves.
+the kernel saves. Handing runs to Python threads through a ctypes callback
+cost more than splitting gained at N = 1000; handing them to XLA's threads
+from compiled code costs microseconds.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import logging
 
 import jax
 import jax.numpy as jnp
 import numba
 import numpy as np
-from numba import carray, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import carray
 
-from liquids._host_search import parallel
+from liquids import _ffi, _host_search
 
-logger = logging.getLogger(__name__)
-
-ROWS_PER_RUN = 2000
-"""Fewest rows per run of the force (runs share out the cores)."""
+ROWS_PER_RUN = 250
+"""Fewest rows per run of the force. Runs are claimed in turn by the threads
+of XLA's pool, so there are more runs than threads: a thread that starts
+late takes fewer (N = 1000 on two cores: 0.18-0.20 ms a call in 4 runs,
+0.22 in 8, 0.26-0.30 in 2, against 0.30-0.33 on one thread)."""
 
 MAX_RUNS = 8
 """Most runs of the force: their buffers hold ``MAX_RUNS * N * dim`` floats."""
@@ -159,171 +160,119 @@ def runs(num_particles: int) -> int:
     return max(1, min(MAX_RUNS, num_particles // ROWS_PER_RUN))
 
 
-def run_rows(R, species, idx, constants, out) -> None:
-    """Fill ``out`` (``[runs, N, dim]``) with each run's forces, the runs
-    shared out over :func:`~liquids._host_search.parallel`'s threads."""
-    n = R.shape[0]
-    count = out.shape[0]
+@numba.njit(nogil=True, cache=True)
+def _bounds(idx, count):  # pragma: no cover
+    """First rows of ``count`` runs of about equal numbers of pairs, and N.
 
-    def run(k):
-        _rows(k * n // count, (k + 1) * n // count, R, species, idx, constants, out[k])
+    How many pairs each row's front holds depends on the particles' order: a
+    share ``1 - i / N`` of row ``i`` when the order is random, half of every
+    row when it follows a lattice; equal row counts gave one run of two
+    three quarters of the pairs. Each front is found by bisection (a slot is
+    in it exactly when ``i < idx[i, k] < N``, and the front comes first), so
+    this reads about ``log2(K)`` slots a row. The bounds depend on the list
+    alone: the same runs for any number of threads.
+    """
+    n, width = idx.shape
+    total = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        lo, hi = 0, width  # the front ends in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            j = idx[i, mid]
+            if i < j < n:
+                lo = mid + 1
+            else:
+                hi = mid
+        total[i + 1] = total[i] + lo
+    bounds = np.empty(count + 1, np.int64)
+    row = 0
+    for k in range(count):
+        while row < n and total[row] * count < k * total[n]:
+            row += 1
+        bounds[k] = row
+    bounds[count] = n
+    return bounds
 
-    parallel(run, count)
+
+@numba.njit(nogil=True, cache=True)
+def _run(k, bounds, R, species, idx, table, out):  # pragma: no cover
+    """Run ``k``: the forces of rows ``bounds[k] <= i < bounds[k + 1]`` into
+    ``out[k]``."""
+    _rows(bounds[k], bounds[k + 1], R, species, idx, table, out[k])
 
 
 def forces(R, species, idx, constants) -> np.ndarray:
-    """``[N, dim]`` forces at ``R`` from a host-search list ``idx``, in NumPy.
+    """``[N, dim]`` forces at ``R`` from a host-search list ``idx``, in NumPy
+    (one thread; the same runs and sum as :func:`xla_forces`).
 
     ``species`` is ``[N]`` int32 (0 or 1), ``constants`` from :func:`table`
     in ``R``'s dtype. Every pair of the list must be in the front of the row
     of its lower index (the host search writes rows so).
     """
     R = np.ascontiguousarray(R)
+    species = np.ascontiguousarray(species, np.int32)
+    idx = np.ascontiguousarray(idx, np.int32)
     out = np.empty((runs(R.shape[0]), *R.shape), R.dtype)
-    run_rows(
-        R,
-        np.ascontiguousarray(species, np.int32),
-        np.ascontiguousarray(idx, np.int32),
-        constants,
-        out,
-    )
-    return out.sum(axis=0)
+    bounds = _bounds(idx, out.shape[0])
+    for k in range(out.shape[0]):
+        _run(k, bounds, R, species, idx, constants, out)
+    total = out[0]
+    for k in range(1, out.shape[0]):
+        total = total + out[k]
+    return total
 
 
 # -- the XLA FFI handler ---------------------------------------------------
-# Offsets (bytes, x86-64 and aarch64) into the structs of xla/ffi/api/c_api.h:
-# XLA_FFI_CallFrame: extension_start 8, args 40 (XLA_FFI_Args: its `args`
-# array at 72), rets 80 (its `rets` array at 112). XLA_FFI_Buffer: data 24,
-# dims 40. XLA_FFI_Extension_Base: type 8; XLA_FFI_Metadata_Extension: the
-# metadata pointer at 24. XLA_FFI_Metadata: api_version 8 (XLA_FFI_Api_Version:
-# struct_size, extension_start, major, minor), traits 32.
-_FFI_API_MAJOR, _FFI_API_MINOR = 0, 3
-_EXTENSION_METADATA = 1
-
-
-@intrinsic
-def _pointer(typingctx, address):
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], cgutils.voidptr_t)
-
-    return types.voidptr(types.int64), codegen
-
-
-@intrinsic
-def _address(typingctx, pointer):
-    def codegen(context, builder, signature, args):
-        return builder.ptrtoint(args[0], cgutils.intp_t)
-
-    return types.int64(types.voidptr), codegen
-
-
-@numba.njit(inline="always")
-def _word(address, k):  # pragma: no cover
-    """The ``k``-th 8-byte word at ``address``, as an int64."""
-    return carray(_pointer(address), (k + 1,), np.int64)[k]
-
-
-@numba.njit(inline="always")
-def _metadata_request(frame):  # pragma: no cover
-    """Answer XLA's query for the FFI version, if this call is one."""
-    extension = _word(frame, 1)
-    if extension == 0:
-        return False
-    if carray(_pointer(extension + 8), (1,), np.int32)[0] != _EXTENSION_METADATA:
-        return False
-    metadata = _word(extension, 3)
-    version = carray(_pointer(metadata + 8), (2,), np.int64)
-    version[0] = 32  # XLA_FFI_Api_Version_STRUCT_SIZE
-    version[1] = 0
-    numbers = carray(_pointer(metadata + 24), (2,), np.int32)
-    numbers[0] = _FFI_API_MAJOR
-    numbers[1] = _FFI_API_MINOR
-    carray(_pointer(metadata + 32), (1,), np.uint32)[0] = 0  # no traits
-    return True
-
-
-@numba.njit(inline="always")
-def _buffer(list_address, k):  # pragma: no cover
-    """``(data address, dims address)`` of the ``k``-th buffer of a list."""
-    buffer = _word(list_address, k)
-    return _word(buffer, 3), _word(buffer, 5)
-
-
-# Arguments: the addresses of R, species, idx, table and out, then N, dim,
-# the list width and the number of runs.
-_RUNS_CALLBACK = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 9)
-
-
-def _python_runs(dtype):
-    """The ctypes callback through which the handler hands its runs to the
-    thread pool (Python threads need the interpreter). An error is logged
-    and leaves NaN forces, which the MD blow-up check stops on: an exception
-    cannot cross back into XLA."""
-    ctype = np.ctypeslib.as_ctypes_type(dtype)
-
-    def array(address, shape, c):
-        return np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(c)), shape)
-
-    def callback(r, s, i, t, o, n, dim, width, count):
-        out = array(o, (count, n, dim), ctype)
-        try:
-            run_rows(
-                array(r, (n, dim), ctype),
-                array(s, (n,), ctypes.c_int32),
-                array(i, (n, width), ctypes.c_int32),
-                array(t, (19,), ctype),
-                out,
-            )
-        except BaseException:
-            out[:] = np.nan
-            logger.exception("the host force kernel failed")
-
-    return _RUNS_CALLBACK(callback)
-
-
-_KEEP: list = []
-"""The registered handlers and their callbacks: XLA holds raw pointers to both."""
+# Arguments: R, species, idx, the table and the most threads to use; result:
+# the runs' forces [runs, N, dim]. The payload of the pooled state: the
+# addresses of R, species, idx, table, out and the runs' bounds, then N, dim
+# and the list width.
+_PAYLOAD_WORDS = 9
 
 
 @functools.cache
 def _target(dtype_name: str) -> str:
     """Register the FFI handler for ``dtype_name`` (once); return its name."""
     dtype = np.dtype(dtype_name)
-    callback = _python_runs(dtype)
+    first = _ffi.PAYLOAD
 
-    @numba.cfunc(types.voidptr(types.voidptr), nopython=True)
-    def handler(frame_pointer):  # pragma: no cover
-        frame = _address(frame_pointer)
-        if _metadata_request(frame):
-            return _pointer(0)
-        args, rets = _word(frame, 9), _word(frame, 14)
-        r, r_dims = _buffer(args, 0)
-        s, _ = _buffer(args, 1)
-        i, i_dims = _buffer(args, 2)
-        t, _ = _buffer(args, 3)
-        o, o_dims = _buffer(rets, 0)
-        n, dim = _word(r_dims, 0), _word(r_dims, 1)
-        width, count = _word(i_dims, 1), _word(o_dims, 0)
-        if count == 1:  # no thread pool: no Python
-            R = carray(_pointer(r), (n, dim), dtype)
-            species = carray(_pointer(s), (n,), np.int32)
-            idx = carray(_pointer(i), (n, width), np.int32)
-            constants = carray(_pointer(t), (19,), dtype)
-            _rows(
-                0, n, R, species, idx, constants, carray(_pointer(o), (n, dim), dtype)
-            )
-        else:
-            callback(r, s, i, t, o, n, dim, width, count)
-        return _pointer(0)
+    @numba.njit(inline="always")
+    def run(state, k):  # pragma: no cover
+        w = carray(_ffi.pointer(state + 8 * first), (_PAYLOAD_WORDS,), np.int64)
+        n, dim, width = w[6], w[7], w[8]
+        count = _ffi.word(state, _ffi.COUNT)
+        _run(
+            k,
+            carray(_ffi.pointer(w[5]), (count + 1,), np.int64),
+            carray(_ffi.pointer(w[0]), (n, dim), dtype),
+            carray(_ffi.pointer(w[1]), (n,), np.int32),
+            carray(_ffi.pointer(w[2]), (n, width), np.int32),
+            carray(_ffi.pointer(w[3]), (19,), dtype),
+            carray(_ffi.pointer(w[4]), (count, n, dim), dtype),
+        )
+
+    start, finish, task = _ffi.pooled(run, _PAYLOAD_WORDS)
+
+    @numba.njit
+    def body(frame):  # pragma: no cover
+        r, r_dims = _ffi.buffer(frame, False, 0)
+        s, _ = _ffi.buffer(frame, False, 1)
+        i, i_dims = _ffi.buffer(frame, False, 2)
+        t, _ = _ffi.buffer(frame, False, 3)
+        cap, _ = _ffi.buffer(frame, False, 4)
+        o, o_dims = _ffi.buffer(frame, True, 0)
+        n, dim, width = _ffi.word(r_dims, 0), _ffi.word(r_dims, 1), _ffi.word(i_dims, 1)
+        count = _ffi.word(o_dims, 0)
+        bounds = _bounds(carray(_ffi.pointer(i), (n, width), np.int32), count)
+        state = start(count)
+        w = carray(_ffi.pointer(state + 8 * first), (_PAYLOAD_WORDS,), np.int64)
+        w[0], w[1], w[2], w[3], w[4], w[5] = r, s, i, t, o, bounds.ctypes.data
+        w[6], w[7], w[8] = n, dim, width
+        finish(frame, state, carray(_ffi.pointer(cap), (1,), np.int32)[0])
+        _host_search.alive(bounds)  # read by the runs through its address
 
     name = f"glassland_ka_forces_{dtype.name}"
-    capsule = ctypes.pythonapi.PyCapsule_New
-    capsule.restype = ctypes.py_object
-    capsule.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-    jax.ffi.register_ffi_target(
-        name, capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None), "cpu"
-    )
-    _KEEP.append((handler, callback))
+    _ffi.register(name, body, task)
     return name
 
 
@@ -359,6 +308,7 @@ def xla_forces(
         species.astype(jnp.int32),
         idx.astype(jnp.int32),
         jnp.asarray(constants, dtype),
+        jnp.asarray([_host_search.threads()], jnp.int32),
     )
     # Added slice by slice: XLA:CPU's reduce over the leading axis took 5.3
     # ms for [8, 32000, 3], thirty times longer than these adds.

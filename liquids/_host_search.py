@@ -4,29 +4,32 @@ The neighbour search is integer bookkeeping with no gradient: a binned loop
 that appends each close pair to its row. Expressed as dense XLA array
 operations (see :meth:`liquids.neighbors.VerletBuilder.build`) the same
 search spends most of its time compacting masks; a compiled loop does it
-in a few nanoseconds per candidate pair, like LAMMPS's binned builder. The
-list comes from here through ``jax.pure_callback``; each row lists its
-higher neighbours first, for the host force kernel
+in a few nanoseconds per candidate pair, like LAMMPS's binned builder. Each
+row lists its higher neighbours first, for the host force kernel
 (:mod:`liquids._host_force`).
 
-The cells are searched in parallel on the cores the process may use: the
-compiled loop releases the GIL, and runs of cells go to a small pool of
-Python threads (``NUMBA_NUM_THREADS`` caps them; :func:`parallel`, which
-the force kernel shares). Numba's own parallel loops are not used: its
+Jitted code calls the search as an XLA FFI handler (:func:`xla_search`,
+through :mod:`liquids._ffi`): no Python and no copy of the list, where
+``jax.pure_callback`` cost 0.12 ms a call plus the copy. Its runs of cells
+go to XLA's own thread pool. Numba's own parallel loops are not used: its
 OpenMP layer kills a child process forked after a search, and its fallback
-layer aborts when two threads launch at once. XLA's threads are idle while
-the callback runs.
+layer aborts when two threads launch at once. :func:`search` is the same
+search called from NumPy, on one thread (used to size new lists).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import os
-import threading
 
+import jax
+import jax.numpy as jnp
 import numba
 import numpy as np
+from numba import carray
 from numba.cpython.unsafe.numbers import trailing_zeros
+
+from liquids import _ffi
 
 
 @numba.njit(inline="always")
@@ -290,32 +293,20 @@ def stencil(box, radius: float, cells_per_reach: float):
     return cells, extent
 
 
-_POOLS: dict = {}
-"""The search's thread pool, by process and size: a pool inherited through
-``fork`` has no threads, and ``threads()`` follows the CPU affinity."""
+MIN_PARTICLES = 250
+"""Fewest particles per run of a search from XLA (up to :data:`MAX_RUNS`).
+Runs are claimed by the threads of XLA's pool, so there are more runs than
+threads: a thread that starts late takes fewer."""
 
-
-def _pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
-    key = (os.getpid(), size)
-    if key not in _POOLS:
-        _POOLS.clear()
-        _POOLS[key] = concurrent.futures.ThreadPoolExecutor(
-            size, thread_name_prefix="glassland-search"
-        )
-    return _POOLS[key]
-
-
-MIN_PARTICLES = 2000
-"""Fewest particles per parallel run of the search by default. Handing a run
-to a pool thread costs 0.06-0.13 ms; at N = 1000 (a 1 ms search) splitting
-it in two gained nothing in the median from jitted code (1.6 against 1.55
-ms), at N = 8000 it saved a quarter (7.9 against 10.1 ms)."""
+MAX_RUNS = 8
+"""Most runs of a search from XLA."""
 
 
 def threads() -> int:
-    """Threads of :func:`parallel` (the search's and the force kernel's):
-    numba's (``NUMBA_NUM_THREADS``), at most the cores this process may run
-    on (``taskset`` and batch schedulers restrict them)."""
+    """The most threads a search or the force kernel uses: numba's
+    (``NUMBA_NUM_THREADS``), at most the cores this process may run on
+    (``taskset`` and batch schedulers restrict them). The threads are XLA's
+    (see :mod:`liquids._ffi`)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -323,56 +314,27 @@ def threads() -> int:
     return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
 
 
-def parallel(task, count: int) -> None:
-    """Run ``task(0)``, ..., ``task(count - 1)`` on up to :func:`threads` threads.
-
-    The caller and ``min(count, threads()) - 1`` threads of a pool take the
-    tasks in turn until none is left (compiled tasks that release the GIL
-    run in parallel); serial when ``count`` or ``threads()`` is 1. An error
-    of any task is raised here, after all have finished.
-    """
-    available = threads()
-    workers = min(available, count)
-    if workers <= 1:
-        for k in range(count):
-            task(k)
-        return
-    tasks = iter(range(count))
-    lock = threading.Lock()
-
-    def drain():
-        while True:
-            with lock:
-                k = next(tasks, None)
-            if k is None:
-                return
-            task(k)
-
-    futures = [_pool(available - 1).submit(drain) for _ in range(workers - 1)]
-    try:
-        drain()
-    finally:
-        concurrent.futures.wait(futures)
-    for f in futures:
-        f.result()
+def _prepare(R, species, box, radius2, cells_per_reach):
+    """Wrapped float32 coordinates (z = 0 in 2D), the 3D box, int64 species,
+    float64 radii and :func:`stencil`'s grid, for the loops above."""
+    R = np.asarray(R)
+    n, dim = R.shape
+    side = np.asarray(box, np.float64)
+    coords = [
+        np.ascontiguousarray(np.mod(R[:, a], side[a]), np.float32) for a in range(dim)
+    ]
+    coords += [np.zeros(n, np.float32)] * (3 - dim)
+    box3 = np.concatenate([side, np.ones(3 - dim)])
+    species = np.ascontiguousarray(species, np.int64)
+    radius2 = np.ascontiguousarray(radius2, np.float64)
+    grid = stencil(side, float(np.sqrt(radius2.max())), cells_per_reach)
+    return coords, box3, species, radius2, grid
 
 
-def _search_runs(coords, species, box, cells, extent, radius2, capacity, idx, chunks):
-    """Bin, then search the cells in ``chunks`` runs of consecutive cells, in
-    :func:`parallel`. Every row is written by one run, so the list is the same
-    for any ``chunks``. Returns the largest row count.
-    """
-    start, order, sorted_ = _bin(*coords, species, box, cells)
-    total = int(np.prod(cells))
-    args = (start, order, sorted_, box, cells, extent, radius2.astype(np.float32))
-    most = [0] * chunks
-
-    def run(k):
-        c0, c1 = k * total // chunks, (k + 1) * total // chunks
-        most[k] = _cells(c0, c1, *args, int(capacity), idx)
-
-    parallel(run, chunks)
-    return max(most)
+@numba.njit
+def search_runs(num_particles, num_cells):  # pragma: no cover
+    """Runs of consecutive cells of a search (any split gives the same list)."""
+    return max(1, min(MAX_RUNS, num_particles // MIN_PARTICLES, num_cells))
 
 
 def search(
@@ -384,7 +346,8 @@ def search(
     cells_per_reach: float = 1.0,
     chunks: int | None = None,
 ):
-    """``(idx [N, capacity] int32, largest row count)`` for positions ``R``.
+    """``(idx [N, capacity] int32, largest row count)`` for positions ``R``, in
+    NumPy (one thread; the search from XLA is :func:`xla_search`).
 
     ``R`` is ``[N, dim]`` (dim 2 or 3), ``radius2`` the ``[2, 2]`` squared
     per-pair list radii. Cells are at least ``1 / cells_per_reach`` of the
@@ -395,32 +358,187 @@ def search(
     stencil of distinct cells are searched whole.
     Distances are computed in float32: the skin, not the last bit, decides
     which pairs a list needs. The cells are searched in ``chunks`` runs of
-    consecutive cells on up to :func:`threads` threads (default:
-    one run per thread, each of at least :data:`MIN_PARTICLES` particles);
-    the list is the same for any number of either. Best of repeats, two
-    threads against one: N = 32000 in 17-21 ms against 29-32 ms (from jitted
-    code 20 against 32 ms), N = 8000 in 4.6-4.9 ms against 7.6-7.9 ms.
+    consecutive cells (default: as :func:`xla_search` does); every row is
+    written by one run, so the list is the same for any ``chunks``.
     """
-    R = np.asarray(R)
-    n, dim = R.shape
-    side = np.asarray(box, np.float64)
-    # wrapped into [0, L): the cells assume it; z = 0 in 2D
-    coords = [
-        np.ascontiguousarray(np.mod(R[:, a], side[a]), np.float32) for a in range(dim)
-    ]
-    coords += [np.zeros(n, np.float32)] * (3 - dim)
-    box3 = np.concatenate([side, np.ones(3 - dim)])
-    species = np.ascontiguousarray(species, np.int64)
-    radius2 = np.ascontiguousarray(radius2, np.float64)
+    coords, box3, species, radius2, grid = _prepare(
+        R, species, box, radius2, cells_per_reach
+    )
+    n = species.shape[0]
     idx = np.empty((n, int(capacity)), np.int32)
-    grid = stencil(side, float(np.sqrt(radius2.max())), cells_per_reach)
     if grid is None:
         most = _search_all(*coords, species, box3, radius2, int(capacity), idx)
-    else:
-        cells, extent = grid
-        if chunks is None:  # one run per thread, of MIN_PARTICLES or more
-            chunks = min(threads(), max(1, n // MIN_PARTICLES), int(np.prod(cells)))
-        most = _search_runs(
-            coords, species, box3, cells, extent, radius2, capacity, idx, int(chunks)
+        return idx, int(most)
+    cells, extent = grid
+    total = int(np.prod(cells))
+    if chunks is None:
+        chunks = search_runs(n, total)
+    start, order, sorted_ = _bin(*coords, species, box3, cells)
+    r2 = radius2.astype(np.float32)
+    most = 0
+    for k in range(int(chunks)):
+        c0, c1 = k * total // chunks, (k + 1) * total // chunks
+        found = _cells(
+            c0, c1, start, order, sorted_, box3, cells, extent, r2, int(capacity), idx
         )
+        most = max(most, found)
     return idx, int(most)
+
+
+# -- the XLA FFI handler ---------------------------------------------------
+# Arguments: R [N, dim], species [N] int32, the bytes of float64 [box (3),
+# radius2 (4)] as int32 (so that they pass whether or not x64 is on), the
+# cells per axis (int32 [3]; zeros: no stencil fits, search all pairs), the
+# stencil's extent (int32) and the most threads to use. Results: the list
+# [N, capacity] int32 and the largest row count (int32 scalar).
+# The pooled state's payload: addresses of start, order, the four sorted
+# columns, box3, cells, extent, r2 (float32) and idx, then the extent's
+# shape, the capacity, the address of the runs' row counts, N and the cells.
+_PAYLOAD_WORDS = 17
+
+
+@numba.njit(inline="always")
+def _wrapped(R, a, side, out):  # pragma: no cover
+    """Column ``a`` of ``R`` wrapped into ``[0, side)``, as float32 (as
+    :func:`_prepare` does: the modulo in float64)."""
+    for i in range(R.shape[0]):
+        out[i] = np.float32(np.float64(R[i, a]) % side)
+
+
+@numba.njit
+def alive(*arrays):  # pragma: no cover
+    """A use of ``arrays`` after the pooled runs: numba frees an array after
+    its last use, and the runs read these through raw addresses."""
+    return len(arrays)
+
+
+@functools.cache
+def _target(dtype_name: str) -> str:
+    """Register the search handler for positions of ``dtype_name`` (once)."""
+    dtype = np.dtype(dtype_name)
+    first = _ffi.PAYLOAD
+    words = _PAYLOAD_WORDS
+
+    @numba.njit(inline="always")
+    def run(state, k):  # pragma: no cover
+        w = carray(_ffi.pointer(state + 8 * first), (words,), np.int64)
+        n, total, count = w[15], w[16], _ffi.word(state, _ffi.COUNT)
+        f32 = np.float32
+        sorted_ = (
+            carray(_ffi.pointer(w[2]), (n,), f32),
+            carray(_ffi.pointer(w[3]), (n,), f32),
+            carray(_ffi.pointer(w[4]), (n,), f32),
+            carray(_ffi.pointer(w[5]), (n,), f32),
+        )
+        capacity = w[13]
+        most = carray(_ffi.pointer(w[14]), (count,), np.int64)
+        most[k] = _cells(
+            k * total // count,
+            (k + 1) * total // count,
+            carray(_ffi.pointer(w[0]), (total + 1,), np.int64),
+            carray(_ffi.pointer(w[1]), (n,), np.int64),
+            sorted_,
+            carray(_ffi.pointer(w[6]), (3,), np.float64),
+            carray(_ffi.pointer(w[7]), (3,), np.int64),
+            carray(_ffi.pointer(w[8]), (w[11], w[12]), np.int64),
+            carray(_ffi.pointer(w[9]), (2, 2), f32),
+            capacity,
+            carray(_ffi.pointer(w[10]), (n, capacity), np.int32),
+        )
+
+    begin, finish, task = _ffi.pooled(run, words)
+
+    @numba.njit
+    def body(frame):  # pragma: no cover
+        r, r_dims = _ffi.buffer(frame, False, 0)
+        s, _ = _ffi.buffer(frame, False, 1)
+        p, _ = _ffi.buffer(frame, False, 2)
+        c, _ = _ffi.buffer(frame, False, 3)
+        e, e_dims = _ffi.buffer(frame, False, 4)
+        cap, _ = _ffi.buffer(frame, False, 5)
+        i, i_dims = _ffi.buffer(frame, True, 0)
+        m, _ = _ffi.buffer(frame, True, 1)
+        n, dim, capacity = (
+            _ffi.word(r_dims, 0),
+            _ffi.word(r_dims, 1),
+            _ffi.word(i_dims, 1),
+        )
+        R = carray(_ffi.pointer(r), (n, dim), dtype)
+        species = carray(_ffi.pointer(s), (n,), np.int32).astype(np.int64)
+        params = carray(_ffi.pointer(p), (7,), np.float64)
+        box3 = params[:3].copy()
+        radius2 = params[3:].copy().reshape((2, 2))
+        x, y, z = (
+            np.empty(n, np.float32),
+            np.empty(n, np.float32),
+            np.zeros(n, np.float32),
+        )
+        _wrapped(R, 0, box3[0], x)
+        _wrapped(R, 1, box3[1], y)
+        if dim == 3:
+            _wrapped(R, 2, box3[2], z)
+        idx = carray(_ffi.pointer(i), (n, capacity), np.int32)
+        out = carray(_ffi.pointer(m), (1,), np.int32)
+        cells = carray(_ffi.pointer(c), (3,), np.int32).astype(np.int64)
+        if cells[0] == 0:
+            out[0] = _search_all(x, y, z, species, box3, radius2, capacity, idx)
+            return
+        er, ec = _ffi.word(e_dims, 0), _ffi.word(e_dims, 1)
+        extent = carray(_ffi.pointer(e), (er, ec), np.int32).astype(np.int64)
+        r2 = radius2.astype(np.float32)
+        start, order, sorted_ = _bin(x, y, z, species, box3, cells)
+        total = cells[0] * cells[1] * cells[2]
+        count = search_runs(n, total)
+        most = np.zeros(count, np.int64)
+        state = begin(count)
+        w = carray(_ffi.pointer(state + 8 * first), (words,), np.int64)
+        w[0], w[1] = start.ctypes.data, order.ctypes.data
+        w[2], w[3] = sorted_[0].ctypes.data, sorted_[1].ctypes.data
+        w[4], w[5] = sorted_[2].ctypes.data, sorted_[3].ctypes.data
+        w[6], w[7], w[8] = box3.ctypes.data, cells.ctypes.data, extent.ctypes.data
+        w[9], w[10], w[11], w[12] = r2.ctypes.data, i, er, ec
+        w[13], w[14], w[15], w[16] = capacity, most.ctypes.data, n, total
+        finish(frame, state, carray(_ffi.pointer(cap), (1,), np.int32)[0])
+        out[0] = most.max()
+        alive(start, order, sorted_[0], sorted_[1], sorted_[2], sorted_[3])
+        alive(box3, cells, extent, r2, most)
+
+    name = f"glassland_ka_search_{dtype.name}"
+    _ffi.register(name, body, task)
+    return name
+
+
+def xla_search(R, species, box, radius2, capacity: int, cells_per_reach: float = 1.0):
+    """``(idx [N, capacity] int32, largest row count)``: :func:`search` called
+    from XLA (jittable), its runs on XLA's threads.
+
+    ``box`` and ``radius2`` are static (NumPy): they set the cells.
+    """
+    n, dim = R.shape
+    dtype = jnp.dtype(R.dtype)
+    if dtype not in (jnp.float32, jnp.float64):
+        raise ValueError(
+            f"the host search takes float32 or float64 positions, got {dtype}"
+        )
+    side = np.asarray(box, np.float64)
+    radius2 = np.broadcast_to(np.asarray(radius2, np.float64), (2, 2))
+    grid = stencil(side, float(np.sqrt(radius2.max())), cells_per_reach)
+    cells, extent = grid if grid is not None else (np.zeros(3), np.zeros((1, 1)))
+    box3 = np.concatenate([side, np.ones(3 - dim)])
+    params = np.concatenate([box3, radius2.reshape(-1)]).view(np.int32)
+    call = jax.ffi.ffi_call(
+        _target(dtype.name),
+        (
+            jax.ShapeDtypeStruct((n, int(capacity)), jnp.int32),
+            jax.ShapeDtypeStruct((), jnp.int32),
+        ),
+        vmap_method="sequential",
+    )
+    return call(
+        R,
+        jnp.asarray(species, jnp.int32),
+        jnp.asarray(params, jnp.int32),
+        jnp.asarray(cells, jnp.int32),
+        jnp.asarray(extent, jnp.int32),
+        jnp.asarray([threads()], jnp.int32),
+    )

@@ -1,8 +1,6 @@
 """The cell-list Verlet builder against a brute-force pair search."""
 
 import concurrent.futures
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -112,49 +110,44 @@ def test_host_search_is_the_same_in_any_number_of_chunks_and_threads():
     assert 0 < higher.sum() < (idx < n).sum()
     for idx, most in lists[1:]:
         assert np.array_equal(idx, lists[0][0]) and most == lists[0][1]
-    # callers on several threads at once (a threaded dask worker, say) share
-    # the search's thread pool and each get their own list
+    # from XLA (eight runs on XLA's threads): the same list on any threads
+    search = jax.jit(lambda x: _host_search.xla_search(x, species, side, radius2, 140))
+    for count in (1, 3):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_host_search, "threads", lambda c=count: c)
+            idx, most = search.lower(jnp.asarray(R, jnp.float32)).compile()(
+                jnp.asarray(R, jnp.float32)
+            )
+        assert np.array_equal(idx, lists[0][0]) and int(most) == lists[0][1]
+    # callers on several threads at once (a threaded dask worker, say) each
+    # get their own list, from NumPy and from XLA
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         shifted = [R + shift for shift in range(4)]
         found = pool.map(
             lambda x: _host_search.search(x, species, side, radius2, 140, chunks=3),
             shifted,
         )
-        for x, (idx, _) in zip(shifted, found, strict=True):
-            assert list_sets(idx, n) == brute_force_sets(
-                x, species, side, np.sqrt(radius2)
-            )
+        from_xla = pool.map(lambda x: search(jnp.asarray(x, jnp.float32)), shifted)
+        for x, (idx, _), (idx_xla, _) in zip(shifted, found, from_xla, strict=True):
+            expect = brute_force_sets(x, species, side, np.sqrt(radius2))
+            assert list_sets(idx, n) == expect
+            assert list_sets(idx_xla, n) == expect
 
 
-FORK_AFTER_SEARCH = """
-import multiprocessing, numpy as np
-from liquids import _host_search
-n = 2000
-side = np.full(3, (n / 1.2) ** (1 / 3))
-R = np.random.default_rng(0).uniform(0, side, (n, 3))
-species = np.zeros(n, np.int64)
-radius2 = np.full((2, 2), 2.8**2)
-def search():
-    return _host_search.search(R, species, side, radius2, 160, chunks=2)
-parent = search()
-with multiprocessing.get_context("fork").Pool(1) as child:
-    idx, most = child.apply_async(search).get(timeout=60)
-assert np.array_equal(idx, parent[0]) and most == parent[1], "child differs"
-print("child ok", most)
-"""
-
-
-def test_a_child_forked_after_a_parallel_search_can_search():
-    # numba's OpenMP threads would kill a child forked after a parallel loop
-    # ("fork() called from a process already using GNU OpenMP"); the
-    # search's own thread pool does not.
-    out = subprocess.run(
-        [sys.executable, "-c", FORK_AFTER_SEARCH],
-        capture_output=True,
-        text=True,
-        timeout=180,
+def test_host_search_from_xla_in_small_boxes_searches_all_pairs():
+    side = np.array([6.0, 6.0, 6.0])  # two cells of the list radius: no stencil
+    n = 260
+    rng = np.random.default_rng(2)
+    species = rng.permutation(ka_species(n))
+    R = rng.uniform(-side, 2 * side, (n, 3))
+    radius = KA_PARAMETERS["lj"].cutoff + 0.3
+    assert _host_search.stencil(side, radius.max(), 1.0) is None
+    idx, most = _host_search.xla_search(
+        jnp.asarray(R, jnp.float32), species, side, radius**2, n - 1
     )
-    assert out.returncode == 0 and "child ok" in out.stdout, out.stderr[-2000:]
+    expect = brute_force_sets(R, species, side, radius)
+    assert list_sets(idx, n) == expect
+    assert int(most) == max(len(row) for row in expect)
 
 
 def test_host_search_under_jit_and_vmap():
