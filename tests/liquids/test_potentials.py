@@ -249,28 +249,6 @@ def test_host_force_kernel_matches_the_xla_kernel_and_threads_do_not_change_it(
     table = _host_force.table(host.box, p.epsilon, p.sigma, p.cutoff, np.float32)
     f_numpy = _host_force.forces(R, host.species, nbrs.idx, table)
     assert np.array_equal(f_numpy, f_host)
-    # The runs hold about equal numbers of pairs, whatever the particles'
-    # order (a lattice's: every front about half its row; a random one's:
-    # row i's front about 1 - i/N of it), so that threads finish together.
-    idx = np.asarray(nbrs.idx)
-    shuffled = np.random.default_rng(0).permutation(4500)
-    inverse = np.argsort(shuffled)
-    relabelled = np.where(idx < 4500, inverse[np.minimum(idx, 4499)], 4500)[shuffled]
-    for order, rows in (("lattice", idx), ("random", relabelled)):
-        i = np.arange(4500)[:, None]
-        front = (rows > i) & (rows < 4500)  # the higher neighbours, any slot
-        # as the host search writes rows: the higher neighbours first
-        rows = -np.sort(-np.where(front, rows, -1), axis=1)
-        rows = np.where(rows < 0, 4500, rows).astype(np.int32)
-        bounds = _host_force._bounds(rows, 8)
-        per_row = front.sum(axis=1)
-        per_run = [
-            per_row[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
-        assert bounds[0] == 0 and bounds[-1] == 4500, order
-        assert max(per_run) < 1.02 * min(per_run), (order, per_run)
-        if order == "random":  # equal row counts would be far off
-            assert per_row[:2250].sum() > 1.4 * per_row[2250:].sum()
 
 
 def test_host_force_kernel_derivatives_and_vmap_are_the_xla_kernels(kernels_4500):
