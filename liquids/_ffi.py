@@ -108,6 +108,17 @@ def _call(typingctx, function, argument):
     return types.int64(types.int64, types.int64), codegen
 
 
+@numba.njit
+def _call_with(function, struct):  # pragma: no cover
+    """Call ``function`` on the address of ``struct`` (an int64 array).
+
+    Not inlined on purpose: numba frees an array after its last use, and
+    the last use of a struct passed by address would be taking the address,
+    before the call reads it. An argument stays alive until the call returns.
+    """
+    return _call(function, struct.ctypes.data)
+
+
 @numba.njit(inline="always")
 def word(where, k):  # pragma: no cover
     """The ``k``-th 8-byte word at address ``where``, as an int64."""
@@ -147,7 +158,7 @@ def _pool_threads(frame):  # pragma: no cover
     out = np.zeros(1, np.int64)
     query = np.zeros(4, np.int64)  # XLA_FFI_ThreadPool_NumThreads_Args
     query[0], query[2], query[3] = 32, ctx, out.ctypes.data
-    error = _call(word(api, _API_NUM_THREADS), query.ctypes.data)
+    error = _call_with(word(api, _API_NUM_THREADS), query)
     if error != 0:
         _forget(api, error)
         return 1
@@ -159,7 +170,7 @@ def _forget(api, error):  # pragma: no cover
     """Destroy an ``XLA_FFI_Error`` (XLA had no pool: the caller works alone)."""
     destroy = np.zeros(3, np.int64)  # XLA_FFI_Error_Destroy_Args
     destroy[0], destroy[2] = 24, error
-    _call(word(api, _API_ERROR_DESTROY), destroy.ctypes.data)
+    _call_with(word(api, _API_ERROR_DESTROY), destroy)
 
 
 def pooled(run, payload_words: int):
@@ -219,7 +230,7 @@ def pooled(run, payload_words: int):
                 state,
             )
             for _ in range(helpers):
-                error = _call(word(api, _API_SCHEDULE), schedule.ctypes.data)
+                error = _call_with(word(api, _API_SCHEDULE), schedule)
                 if error != 0:  # no pool: this thread does the runs
                     _forget(api, error)
                     release(state)
