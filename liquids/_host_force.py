@@ -179,7 +179,8 @@ def _run(k, R, species, idx, table, out):  # pragma: no cover
 
 def forces(R, species, idx, constants) -> np.ndarray:
     """``[N, dim]`` forces at ``R`` from a host-search list ``idx``, in NumPy
-    (one thread; the same runs and sum as :func:`xla_forces`).
+    (one thread; the same runs and sum as :func:`xla_forces`, equal to its
+    forces to rounding: a separate compiled specialisation).
 
     ``species`` is ``[N]`` int32 (0 or 1), ``constants`` from :func:`table`
     in ``R``'s dtype. Every pair of the list must be in the front of the row

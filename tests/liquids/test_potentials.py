@@ -244,11 +244,14 @@ def test_host_force_kernel_matches_the_xla_kernel_and_threads_do_not_change_it(
     for count in (1, 3):
         monkeypatch.setattr(_host_search, "threads", lambda c=count: c)
         assert np.array_equal(np.asarray(jax.jit(host.force)(R, nbrs)), f_host)
-    # The NumPy entry point (one thread, the same runs and sum): the same bits.
+    # The NumPy entry point (one thread, the same runs and sum). Not bit for
+    # bit: it is a separate numba specialisation (read-only inputs), and the
+    # pair loop is compiled with fastmath, so its sums may be vectorised
+    # differently (seen once: one float32 ulp).
     p = host.parameters
     table = _host_force.table(host.box, p.epsilon, p.sigma, p.cutoff, np.float32)
     f_numpy = _host_force.forces(R, host.species, nbrs.idx, table)
-    assert np.array_equal(f_numpy, f_host)
+    np.testing.assert_allclose(f_numpy, f_host, rtol=0, atol=1e-6 * scale)
 
 
 def test_host_force_kernel_derivatives_and_vmap_are_the_xla_kernels(kernels_4500):
