@@ -32,6 +32,7 @@ Offsets (bytes, x86-64 and aarch64) into the structs of ``c_api.h``:
 from __future__ import annotations
 
 import ctypes
+import os
 
 import jax
 import numba
@@ -173,15 +174,36 @@ def _forget(api, error):  # pragma: no cover
     _call_with(word(api, _API_ERROR_DESTROY), destroy)
 
 
-def pooled(run, payload_words: int):
-    """``(start, task)`` that share a handler's runs out over XLA's pool.
+def threads() -> int:
+    """The most threads a pooled handler uses: numba's (``NUMBA_NUM_THREADS``),
+    at most the cores this process may run on (``taskset`` and batch
+    schedulers restrict them), and at most XLA's pool. Callers pass it to
+    their handler as an argument."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
 
-    ``run(state, k)`` (numba-jitted) does run ``k`` from the payload words
-    at ``state + 8 * PAYLOAD``. In a handler, ``state = start(count)``
-    allocates the shared state; the handler writes its payload there, then
-    ``finish(frame, state, task_address, workers)`` (see below) runs all
-    ``count`` runs on up to ``workers`` threads and returns when they are
-    done. ``task`` is the compiled task, whose address is passed on.
+
+@numba.njit
+def alive(*arrays):  # pragma: no cover
+    """A use of ``arrays`` after the pooled runs: numba frees an array after
+    its last use, and runs that read arrays through raw addresses need them
+    until :func:`pooled`'s ``finish`` returns."""
+    return len(arrays)
+
+
+def pooled(run, payload_words: int):
+    """``(start, finish, task)`` that share a handler's runs over XLA's pool.
+
+    ``run(state, k)`` (numba-jitted) does run ``k``, reading its data from
+    the ``payload_words`` words at ``state + 8 * PAYLOAD``. In a handler,
+    ``state = start(count)`` allocates the shared state for ``count`` runs;
+    the handler writes the payload, then ``finish(frame, state, workers)``
+    does all the runs on up to ``workers`` threads (the caller and tasks on
+    XLA's pool) and returns when they are done. ``task`` is the compiled
+    task, which must be kept alive as long as the handler.
     """
     size = 8 * (PAYLOAD + payload_words)
 

@@ -20,7 +20,6 @@ search called from NumPy, on one thread (used to size new lists).
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -302,18 +301,6 @@ MAX_RUNS = 8
 """Most runs of a search from XLA."""
 
 
-def threads() -> int:
-    """The most threads a search or the force kernel uses: numba's
-    (``NUMBA_NUM_THREADS``), at most the cores this process may run on
-    (``taskset`` and batch schedulers restrict them). The threads are XLA's
-    (see :mod:`liquids._ffi`)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, cores))
-
-
 def _prepare(R, species, box, radius2, cells_per_reach):
     """Wrapped float32 coordinates (z = 0 in 2D), the 3D box, int64 species,
     float64 radii and :func:`stencil`'s grid, for the loops above."""
@@ -405,13 +392,6 @@ def _wrapped(R, a, side, out):  # pragma: no cover
         out[i] = np.float32(np.float64(R[i, a]) % side)
 
 
-@numba.njit
-def alive(*arrays):  # pragma: no cover
-    """A use of ``arrays`` after the pooled runs: numba frees an array after
-    its last use, and the runs read these through raw addresses."""
-    return len(arrays)
-
-
 @functools.cache
 def _target(dtype_name: str) -> str:
     """Register the search handler for positions of ``dtype_name`` (once)."""
@@ -500,8 +480,8 @@ def _target(dtype_name: str) -> str:
         w[13], w[14], w[15], w[16] = capacity, most.ctypes.data, n, total
         finish(frame, state, carray(_ffi.pointer(cap), (1,), np.int32)[0])
         out[0] = most.max()
-        alive(start, order, sorted_[0], sorted_[1], sorted_[2], sorted_[3])
-        alive(box3, cells, extent, r2, most)
+        _ffi.alive(start, order, sorted_[0], sorted_[1], sorted_[2], sorted_[3])
+        _ffi.alive(box3, cells, extent, r2, most)
 
     name = f"glassland_ka_search_{dtype.name}"
     _ffi.register(name, body, task)
@@ -540,5 +520,5 @@ def xla_search(R, species, box, radius2, capacity: int, cells_per_reach: float =
         jnp.asarray(params, jnp.int32),
         jnp.asarray(cells, jnp.int32),
         jnp.asarray(extent, jnp.int32),
-        jnp.asarray([threads()], jnp.int32),
+        jnp.asarray([_ffi.threads()], jnp.int32),
     )

@@ -11,11 +11,11 @@ rectangular periodic boxes, with two interchangeable searches:
     list radius wide, called from jitted code as an XLA FFI handler:
     about 1 ms at N = 1000 and 29-32 ms at N = 32000 on one core, like
     LAMMPS's binned build, and in parallel on XLA's threads over the cores
-    the process may use (0.55 ms at N = 1000 on two). The list is integer data without a
-    gradient, so nothing is lost by leaving XLA for it. Each row holds its
-    higher neighbours (``j > i``) first and its lower ones last, padding
-    between: the host force kernel (:mod:`liquids._host_force`) reads only
-    the front, each pair once.
+    the process may use (0.55 ms at N = 1000 on two). The list is integer
+    data without a gradient, so nothing is lost by leaving XLA for it. Each
+    row holds its higher neighbours (``j > i``) first and its lower ones
+    last, padding between: the host force kernel
+    (:mod:`liquids._host_force`) reads only the front, each pair once.
 
 ``"xla"`` (any device)
     The same search as dense array operations:

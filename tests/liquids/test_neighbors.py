@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from liquids import _host_search
+from liquids import _ffi, _host_search
 from liquids.neighbors import ROW_HEADROOM, _compact, verlet_builder
 from liquids.potentials import KA_PARAMETERS, box_length, ka_species, kob_andersen
 
@@ -114,7 +114,7 @@ def test_host_search_is_the_same_in_any_number_of_chunks_and_threads():
     search = jax.jit(lambda x: _host_search.xla_search(x, species, side, radius2, 140))
     for count in (1, 3):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_host_search, "threads", lambda c=count: c)
+            patch.setattr(_ffi, "threads", lambda c=count: c)
             idx, most = search.lower(jnp.asarray(R, jnp.float32)).compile()(
                 jnp.asarray(R, jnp.float32)
             )

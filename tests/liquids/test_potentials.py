@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from liquids import _host_force, _host_search
+from liquids import _ffi, _host_force
 from liquids.potentials import (
     KA_PARAMETERS,
     box_length,
@@ -242,7 +242,7 @@ def test_host_force_kernel_matches_the_xla_kernel_and_threads_do_not_change_it(
     np.testing.assert_allclose(f_host.sum(axis=0), 0.0, atol=1e-6 * scale * 4500)
     # The same bits on one thread and on three: the runs depend on N alone.
     for count in (1, 3):
-        monkeypatch.setattr(_host_search, "threads", lambda c=count: c)
+        monkeypatch.setattr(_ffi, "threads", lambda c=count: c)
         assert np.array_equal(np.asarray(jax.jit(host.force)(R, nbrs)), f_host)
     # The NumPy entry point (one thread, the same runs and sum). Not bit for
     # bit: it is a separate numba specialisation (read-only inputs), and the
